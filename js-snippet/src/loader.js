@@ -1,0 +1,2 @@
+!function(w,d,u,c,s){if(w.clickgate)return;c=w.clickgate={q:[]};"init track page identify reset optOut optIn consent flush".split(" ").forEach(function(m){c[m]=function(){c.q.length<500&&c.q.push([m,arguments])}});s=d.createElement("script");s.async=1;s.src=u;d.head.appendChild(s)}(window,document,"https://GATEWAY/snippet/clickgate.min.js");
+clickgate.init({writeKey:"WRITE_KEY",host:"https://GATEWAY"});
