@@ -183,7 +183,7 @@ export function createTracker(host = ''): Tracker {
           const f = history[m]
           history[m] = function (this: History, ...a: Parameters<History['pushState']>) {
             f.apply(this, a)
-            setTimeout(nav) // after the router has set the title
+            setTimeout(nav, 0) // after the router has set the title
           }
         }
         addEventListener('popstate', nav)
