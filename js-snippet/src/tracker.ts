@@ -136,7 +136,10 @@ export function createTracker(host = ''): Tracker {
 
   function click(e: Event) {
     const t = e.target as Element
-    const el = t && t.closest && (t.closest('[data-cg-event]') || (o!.clicks && t.closest('a[href]')))
+    if (!t || !t.closest) return
+    const link = o!.clicks && (t.closest('a[href]') as HTMLAnchorElement | null)
+    // links within the site are page views already: only outbound ones are clicks worth a track
+    const el = t.closest('[data-cg-event]') || (link && link.host != location.host && link)
     if (el)
       api.track(el.getAttribute('data-cg-event') || 'Link Clicked', {
         text: (el.textContent || '').trim().slice(0, 100),

@@ -22,7 +22,7 @@ export interface Options {
   spa?: boolean
   /** Count hash changes as navigations (hash routers). Default false. */
   hash?: boolean
-  /** Track clicks on links (`Link Clicked`). Elements with `data-cg-event` are always tracked. Default false. */
+  /** Track clicks on outbound links (`Link Clicked`). Elements with `data-cg-event` are always tracked. Default false. */
   clicks?: boolean
   /** Events per batch. Default 20. */
   flushAt?: number

@@ -386,23 +386,34 @@ test('calls made before init are replayed by init', async () => {
   assert.deepEqual((await sentEvents(b.requests)).map((e) => e.event || e.type), ['page', 'early'])
 })
 
-test('elements marked with data-cg-event are tracked on click; links only with clicks: true', async () => {
-  const b = installBrowser()
-  const t = createTracker()
-  t.init(base)
+test('elements marked with data-cg-event are tracked on click; outbound links only with clicks: true', async () => {
   const el = (attrs, text) => ({
     textContent: text,
     href: attrs.href,
+    host: attrs.href && new URL(attrs.href).host,
     getAttribute: (k) => attrs[k] ?? null,
     closest(sel) {
       if (sel === '[data-cg-event]') return attrs['data-cg-event'] ? this : null
       return attrs.href ? this : null
     },
   })
-  fire('click', { target: el({ 'data-cg-event': 'Signup Clicked', 'data-cg-props': '{"plan":"pro"}' }, ' Sign up ') })
-  fire('click', { target: el({ href: 'https://shop.example/about' }, 'About') })
-  t.flush()
-  await settle()
-  const evs = (await sentEvents(b.requests)).filter((e) => e.type === 'track')
-  assert.deepEqual(evs.map((e) => [e.event, e.properties]), [['Signup Clicked', { text: 'Sign up', plan: 'pro' }]])
+  const clicks = [
+    el({ 'data-cg-event': 'Signup Clicked', 'data-cg-props': '{"plan":"pro"}' }, ' Sign up '),
+    el({ href: 'https://shop.example/about' }, 'About'),
+    el({ href: 'https://partner.example/offer' }, 'Partner offer'),
+  ]
+  const tracked = async (opts) => {
+    const b = installBrowser()
+    const t = createTracker()
+    t.init({ ...base, ...opts })
+    for (const target of clicks) fire('click', { target })
+    t.flush()
+    await settle()
+    return (await sentEvents(b.requests)).filter((e) => e.type === 'track').map((e) => [e.event, e.properties])
+  }
+  assert.deepEqual(await tracked({}), [['Signup Clicked', { text: 'Sign up', plan: 'pro' }]])
+  assert.deepEqual(await tracked({ clicks: true }), [
+    ['Signup Clicked', { text: 'Sign up', plan: 'pro' }],
+    ['Link Clicked', { text: 'Partner offer', href: 'https://partner.example/offer' }],
+  ])
 })
