@@ -1,0 +1,539 @@
+//! The typed settings tree: defaults, then a TOML file, then `CLICKGATE_*`
+//! environment variables, then CLI flags; validated once at start-up.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Top-level sections whose env vars use one `_` between section and key,
+/// e.g. `CLICKGATE_KAFKA_BROKERS` → `kafka.brokers`.
+const ENV_SECTIONS: &[&str] = &["kafka", "limits", "partitioning"];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the HTTP server binds, `host:port`.
+    pub listen: SocketAddr,
+    /// Time allowed for in-flight requests and the producer flush on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    pub kafka: KafkaSettings,
+    pub limits: Limits,
+    pub partitioning: Partitioning,
+    /// Ordered routing rules for the processed topic; first match wins.
+    pub routes: Vec<RouteRule>,
+    pub sources: Vec<SourceSettings>,
+    /// Directory served at `/demo/` and `/snippet/` (dev mode sets it).
+    pub demo_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_timeout: Duration::from_secs(10),
+            kafka: KafkaSettings::default(),
+            limits: Limits::default(),
+            partitioning: Partitioning::default(),
+            routes: Vec::new(),
+            sources: Vec::new(),
+            demo_dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma separated.
+    pub brokers: String,
+    /// Create missing topics at start-up; otherwise refuse to start.
+    pub create_topics: bool,
+    pub replication_factor: i32,
+    /// When a request is answered: after the broker acknowledged every
+    /// record (`kafka`), or as soon as the records are queued (`enqueue`).
+    pub ack: AckMode,
+    /// Longest wait for Kafka to acknowledge a request's records before
+    /// answering 503; also librdkafka's `message.timeout.ms`.
+    #[serde(with = "humantime_serde")]
+    pub delivery_timeout: Duration,
+    /// How often broker reachability and topic presence are checked.
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+    /// How long start-up waits for the cluster before giving up.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
+    pub topics: Topics,
+    /// Extra librdkafka properties, applied last (e.g. `"linger.ms" = "20"`,
+    /// `"security.protocol" = "SASL_SSL"`).
+    pub producer: BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            create_topics: false,
+            replication_factor: 1,
+            ack: AckMode::Kafka,
+            delivery_timeout: Duration::from_secs(5),
+            health_interval: Duration::from_secs(2),
+            startup_timeout: Duration::from_secs(30),
+            topics: Topics::default(),
+            producer: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    Kafka,
+    Enqueue,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topics {
+    pub raw: TopicSettings,
+    pub events: TopicSettings,
+    pub dlq: TopicSettings,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            raw: TopicSettings::new("clickstream.raw", 6),
+            events: TopicSettings::new("clickstream.events", 6),
+            dlq: TopicSettings::new("clickstream.dlq", 1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSettings {
+    pub name: String,
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+}
+
+fn default_partitions() -> i32 {
+    6
+}
+
+impl TopicSettings {
+    pub fn new(name: &str, partitions: i32) -> Self {
+        Self {
+            name: name.into(),
+            partitions,
+        }
+    }
+}
+
+/// Sends events whose `type` or name matches `pattern` to `topic`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// Glob over the event name (`event` for track, `name` for page/screen,
+    /// else the type); `*` matches any run of characters.
+    pub pattern: String,
+    /// Restrict the rule to one event type (`track`, `page`, ...).
+    #[serde(default)]
+    pub r#type: Option<String>,
+    pub topic: TopicSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Partitioning {
+    pub key: PartitionKey,
+}
+
+impl Default for Partitioning {
+    fn default() -> Self {
+        Self {
+            key: PartitionKey::Visitor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionKey {
+    /// `writeKey:anonymousId` (or userId): one visitor's events stay ordered.
+    Visitor,
+    /// No key: records spread over partitions.
+    Random,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted on the wire.
+    pub max_body_bytes: usize,
+    /// Largest body after gzip decompression.
+    pub max_decompressed_bytes: usize,
+    /// Largest single event (its JSON text).
+    pub max_event_bytes: usize,
+    pub max_batch_events: usize,
+    /// Longest a whole request may take, body read included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Requests served at once; above it new requests get 503.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 500 * 1024,
+            max_decompressed_bytes: 2 * 1024 * 1024,
+            max_event_bytes: 32 * 1024,
+            max_batch_events: 2_500,
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 1_024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    pub name: String,
+    pub kind: SourceKind,
+    /// Accepted write keys; several so a key can be rotated without downtime.
+    pub keys: Vec<Secret>,
+    /// Web origins allowed to send with a browser key: `*`, exact hosts or
+    /// `*.example.com` wildcards.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Public key used from web pages: body, query or Basic auth.
+    Browser,
+    /// Secret key: only via HTTP Basic auth, never in a URL.
+    Server,
+}
+
+/// A string that never prints.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Overrides given on the command line; `None` leaves the lower layers.
+#[derive(Debug, Default, Clone)]
+pub struct CliOverrides {
+    pub listen: Option<SocketAddr>,
+    pub kafka_brokers: Option<String>,
+    /// Sources to use when the layers above declare none (dev mode).
+    pub dev_sources: Option<Vec<SourceSettings>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid setting `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+impl Settings {
+    /// Layers defaults, the optional TOML file, `CLICKGATE_*` env vars and
+    /// CLI flags, then validates.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(invalid(
+                    "config",
+                    format!("file {} does not exist", path.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(env_provider());
+        if let Some(listen) = cli.listen {
+            figment = figment.merge(("listen", listen));
+        }
+        if let Some(brokers) = &cli.kafka_brokers {
+            figment = figment.merge(("kafka.brokers", brokers));
+        }
+        let mut settings: Settings = figment.extract().map_err(Box::new)?;
+        if settings.sources.is_empty() {
+            if let Some(dev) = &cli.dev_sources {
+                settings.sources = dev.clone();
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses a TOML document on top of the defaults (tests and examples).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Fails on the first bad value, naming its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let k = &self.kafka;
+        if k.brokers.trim().is_empty() {
+            return Err(invalid("kafka.brokers", "must not be empty"));
+        }
+        if k.replication_factor < 1 {
+            return Err(invalid("kafka.replication_factor", "must be at least 1"));
+        }
+        for (key, d) in [
+            ("kafka.delivery_timeout", k.delivery_timeout),
+            ("kafka.health_interval", k.health_interval),
+            ("limits.request_timeout", self.limits.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        let mut topics = vec![
+            ("kafka.topics.raw", &k.topics.raw),
+            ("kafka.topics.events", &k.topics.events),
+            ("kafka.topics.dlq", &k.topics.dlq),
+        ];
+        let route_keys: Vec<String> = (0..self.routes.len())
+            .map(|i| format!("routes[{i}].topic"))
+            .collect();
+        topics.extend(
+            route_keys
+                .iter()
+                .map(String::as_str)
+                .zip(self.routes.iter().map(|r| &r.topic)),
+        );
+        for (key, topic) in topics {
+            validate_topic(key, topic)?;
+        }
+        for (i, rule) in self.routes.iter().enumerate() {
+            if rule.pattern.is_empty() {
+                return Err(invalid(format!("routes[{i}].pattern"), "must not be empty"));
+            }
+        }
+        let l = &self.limits;
+        for (key, v) in [
+            ("limits.max_body_bytes", l.max_body_bytes),
+            ("limits.max_decompressed_bytes", l.max_decompressed_bytes),
+            ("limits.max_event_bytes", l.max_event_bytes),
+            ("limits.max_batch_events", l.max_batch_events),
+            ("limits.max_concurrent_requests", l.max_concurrent_requests),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        if l.max_decompressed_bytes < l.max_body_bytes {
+            return Err(invalid(
+                "limits.max_decompressed_bytes",
+                "must be at least limits.max_body_bytes",
+            ));
+        }
+        self.validate_sources()
+    }
+
+    fn validate_sources(&self) -> Result<(), ConfigError> {
+        if self.sources.is_empty() {
+            return Err(invalid(
+                "sources",
+                "declare at least one source with a write key",
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut keys = HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            if s.name.trim().is_empty() {
+                return Err(invalid(format!("sources[{i}].name"), "must not be empty"));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(invalid(
+                    format!("sources[{i}].name"),
+                    format!("duplicate source name {:?}", s.name),
+                ));
+            }
+            if s.keys.is_empty() {
+                return Err(invalid(
+                    format!("sources[{i}].keys"),
+                    "needs at least one key",
+                ));
+            }
+            for key in &s.keys {
+                if key.expose().is_empty() || key.expose().contains(':') {
+                    return Err(invalid(
+                        format!("sources[{i}].keys"),
+                        "keys must be non-empty and must not contain ':'",
+                    ));
+                }
+                if !keys.insert(key.expose()) {
+                    return Err(invalid(
+                        format!("sources[{i}].keys"),
+                        "a key is used by more than one source",
+                    ));
+                }
+            }
+            if s.kind == SourceKind::Server && !s.allowed_origins.is_empty() {
+                return Err(invalid(
+                    format!("sources[{i}].allowed_origins"),
+                    "server sources are not used from web pages; remove the origins",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_topic(key: &str, topic: &TopicSettings) -> Result<(), ConfigError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic.name.is_empty() || topic.name.len() > 249 || !topic.name.chars().all(legal) {
+        return Err(invalid(
+            format!("{key}.name"),
+            format!("{:?} is not a legal Kafka topic name", topic.name),
+        ));
+    }
+    if topic.partitions < 1 {
+        return Err(invalid(format!("{key}.partitions"), "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// `CLICKGATE_LISTEN` → `listen`, `CLICKGATE_KAFKA_BROKERS` → `kafka.brokers`,
+/// `CLICKGATE_LIMITS_MAX_BODY_BYTES` → `limits.max_body_bytes`; `__` nests
+/// deeper. `CLICKGATE_CONFIG` names the file and is not a setting.
+fn env_provider() -> Env {
+    Env::prefixed("CLICKGATE_")
+        .ignore(&["config", "log"])
+        .map(|key| {
+            let key = key.as_str().replace("__", ".");
+            for section in ENV_SECTIONS {
+                if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+                    return format!("{section}.{rest}").into();
+                }
+            }
+            key.into()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [[sources]]
+        name = "web"
+        kind = "browser"
+        keys = ["k1"]
+        allowed_origins = ["*"]
+    "#;
+
+    #[test]
+    fn minimal_file_gets_documented_defaults() {
+        let s = Settings::from_toml(MINIMAL).expect("valid");
+        assert_eq!(s.kafka.topics.raw.name, "clickstream.raw");
+        assert_eq!(s.kafka.topics.events.name, "clickstream.events");
+        assert_eq!(s.kafka.topics.dlq.name, "clickstream.dlq");
+        assert_eq!(s.limits.max_body_bytes, 512_000);
+        assert_eq!(s.limits.max_event_bytes, 32_768);
+        assert_eq!(s.kafka.ack, AckMode::Kafka);
+        assert_eq!(s.partitioning.key, PartitionKey::Visitor);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Settings::from_toml("bogus = 1\n").unwrap_err().to_string();
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn bad_topic_name_is_named() {
+        let text = format!("{MINIMAL}\n[kafka.topics.raw]\nname = \"bad name\"\n");
+        let err = Settings::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("kafka.topics.raw.name"), "{err}");
+    }
+
+    #[test]
+    fn durations_are_humane() {
+        let text = format!("[kafka]\ndelivery_timeout = \"250ms\"\n{MINIMAL}");
+        let s = Settings::from_toml(&text).expect("valid");
+        assert_eq!(s.kafka.delivery_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn no_sources_is_refused() {
+        let err = Settings::from_toml("").unwrap_err().to_string();
+        assert!(err.contains("`sources`"), "{err}");
+    }
+
+    #[test]
+    fn server_source_with_origins_is_refused() {
+        let text = r#"
+            [[sources]]
+            name = "api"
+            kind = "server"
+            keys = ["s1"]
+            allowed_origins = ["example.com"]
+        "#;
+        let err = Settings::from_toml(text).unwrap_err().to_string();
+        assert!(err.contains("sources[0].allowed_origins"), "{err}");
+    }
+
+    #[test]
+    fn shared_key_is_refused() {
+        let text = r#"
+            [[sources]]
+            name = "a"
+            kind = "server"
+            keys = ["same"]
+            [[sources]]
+            name = "b"
+            kind = "server"
+            keys = ["same"]
+        "#;
+        let err = Settings::from_toml(text).unwrap_err().to_string();
+        assert!(err.contains("sources[1].keys"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings::from_toml(MINIMAL).expect("valid");
+        assert!(!format!("{s:?}").contains("k1"));
+    }
+}

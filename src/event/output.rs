@@ -1,0 +1,136 @@
+//! The normalised JSON form of an event on the processed topic.
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use super::time::{self, Timestamp};
+use super::Event;
+
+/// Appends the event's normalised JSON to `buf`.
+pub fn write_event(
+    buf: &mut Vec<u8>,
+    event: &Event<'_>,
+    source: &str,
+) -> Result<(), serde_json::Error> {
+    Out { event, source }.serialize(&mut serde_json::Serializer::new(buf))
+}
+
+struct Out<'e, 'a> {
+    event: &'e Event<'a>,
+    source: &'e str,
+}
+
+struct Time<'t>(&'t Timestamp);
+
+impl Serialize for Time<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&time::format(self.0))
+    }
+}
+
+/// The client's context with clickgate's additions replacing same-named keys.
+struct Context<'e, 'a>(&'e Event<'a>);
+
+impl Serialize for Context<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in &e.context.fields {
+            if !e.context_added.iter().any(|(added, _)| added == k) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        for (k, v) in &e.context_added {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Out<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let e = self.event;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("messageId", &e.message_id)?;
+        map.serialize_entry("type", e.kind.as_str())?;
+        if let Some(v) = &e.identity.anonymous_id {
+            map.serialize_entry("anonymousId", v)?;
+        }
+        if let Some(v) = &e.identity.user_id {
+            map.serialize_entry("userId", v)?;
+        }
+        if let Some(v) = &e.group_id {
+            map.serialize_entry("groupId", v)?;
+        }
+        if let Some(v) = &e.previous_id {
+            map.serialize_entry("previousId", v)?;
+        }
+        if let Some(v) = &e.event {
+            map.serialize_entry("event", v)?;
+        }
+        if let Some(v) = &e.name {
+            map.serialize_entry("name", v)?;
+        }
+        if let Some(v) = e.properties {
+            map.serialize_entry("properties", v)?;
+        }
+        if let Some(v) = e.traits {
+            map.serialize_entry("traits", v)?;
+        }
+        map.serialize_entry("context", &Context(e))?;
+        if let Some(v) = e.integrations {
+            map.serialize_entry("integrations", v)?;
+        }
+        map.serialize_entry("timestamp", &Time(&e.timestamp))?;
+        if let Some(t) = &e.original_timestamp {
+            map.serialize_entry("originalTimestamp", &Time(t))?;
+        }
+        if let Some(t) = &e.sent_at {
+            map.serialize_entry("sentAt", &Time(t))?;
+        }
+        map.serialize_entry("receivedAt", &Time(&e.received_at))?;
+        map.serialize_entry("source", self.source)?;
+        for (k, v) in &e.extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::normalise;
+    use crate::event::wire::WireEvent;
+    use crate::event::Envelope;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn round_trips_as_segment_json() {
+        let text = r#"{"type":"track","event":"Clicked","anonymousId":"a","messageId":"m",
+            "properties":{"n":1.5},"context":{"ip":"x","locale":"de"},"extraField":[1]}"#;
+        let wire: WireEvent<'_> = serde_json::from_str(text).expect("parses");
+        let mut event = normalise(
+            wire,
+            Envelope {
+                implied_type: None,
+                batch_sent_at: None,
+                received_at: time::parse("2024-05-01T12:00:00Z").expect("time"),
+            },
+        )
+        .expect("valid");
+        event.context_added.push(("ip", json!("1.2.3.0")));
+        let mut buf = Vec::new();
+        write_event(&mut buf, &event, "web").expect("serialises");
+        let v: Value = serde_json::from_slice(&buf).expect("valid JSON");
+        assert_eq!(v["messageId"], "m");
+        assert_eq!(v["type"], "track");
+        assert_eq!(v["properties"]["n"], 1.5);
+        assert_eq!(v["context"], json!({"locale":"de","ip":"1.2.3.0"}));
+        assert_eq!(v["receivedAt"], "2024-05-01T12:00:00.000Z");
+        assert_eq!(v["timestamp"], "2024-05-01T12:00:00.000Z");
+        assert_eq!(v["source"], "web");
+        assert_eq!(v["extraField"], json!([1]));
+        assert!(v.get("userId").is_none());
+    }
+}

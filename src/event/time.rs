@@ -1,0 +1,92 @@
+//! Timestamps: parsing client times, clock-skew correction and formatting.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub type Timestamp = DateTime<Utc>;
+
+/// Parses an RFC 3339 / ISO 8601 date-time with an offset.
+pub fn parse(text: &str) -> Option<Timestamp> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Formats as `2024-05-01T12:00:00.123Z`.
+pub fn format(t: &Timestamp) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// When the event really happened, by the server's clock.
+///
+/// With the client's send time, the client clock's offset is removed:
+/// `received − (sentAt − happenedAt)`. The result never lies in the future
+/// (after `received`).
+pub fn corrected(
+    happened: Option<Timestamp>,
+    sent: Option<Timestamp>,
+    received: Timestamp,
+) -> Timestamp {
+    let t = match (happened, sent) {
+        (Some(h), Some(s)) => received - (s - h),
+        (Some(h), None) => h,
+        (None, _) => received,
+    };
+    t.min(received)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn at(s: &str) -> Timestamp {
+        parse(s).expect("valid time")
+    }
+
+    #[test]
+    fn fast_client_clock_is_corrected() {
+        let received = at("2024-05-01T12:00:00Z");
+        // Client clock one hour fast: it thinks it sent at 13:00:05 an event of 13:00:00.
+        let t = corrected(
+            Some(at("2024-05-01T13:00:00Z")),
+            Some(at("2024-05-01T13:00:05Z")),
+            received,
+        );
+        assert_eq!(t, received - Duration::seconds(5));
+    }
+
+    #[test]
+    fn future_timestamps_are_clamped() {
+        let received = at("2024-05-01T12:00:00Z");
+        assert_eq!(
+            corrected(Some(at("2030-01-01T00:00:00Z")), None, received),
+            received
+        );
+        // sentAt before the event time would also push it into the future.
+        let t = corrected(
+            Some(at("2024-05-01T12:00:10Z")),
+            Some(at("2024-05-01T12:00:00Z")),
+            received,
+        );
+        assert_eq!(t, received);
+    }
+
+    #[test]
+    fn missing_time_is_receive_time() {
+        let received = at("2024-05-01T12:00:00Z");
+        assert_eq!(
+            corrected(None, Some(at("2024-05-01T12:00:00Z")), received),
+            received
+        );
+    }
+
+    #[test]
+    fn offsets_and_formats() {
+        assert_eq!(
+            format(&at("2024-05-01T14:00:00.5+02:00")),
+            "2024-05-01T12:00:00.500Z"
+        );
+        assert!(parse("yesterday").is_none());
+        assert!(parse("2024-05-01").is_none());
+    }
+}

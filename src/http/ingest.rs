@@ -1,0 +1,274 @@
+//! The Segment-compatible ingestion endpoints: `POST /v1/batch` and the
+//! single-event routes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::error::ApiError;
+use super::{body, AppState};
+use crate::event::wire::{split_batch, BatchBody, Shallow};
+use crate::event::EventType;
+use crate::pipeline::{Events, Outcome, Rejected, RequestInfo};
+use crate::source::{KeyPlace, Source};
+
+#[derive(Serialize)]
+struct Accepted<'a> {
+    success: bool,
+    accepted: usize,
+    rejected: &'a [Rejected],
+}
+
+/// What arrived with the request, apart from the body.
+pub struct Incoming {
+    pub peer: SocketAddr,
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    pub path: String,
+}
+
+impl Incoming {
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// The write key from HTTP Basic auth (the username, as Segment libraries
+/// send it) or the `writeKey` query parameter.
+fn key_from_request(incoming: &Incoming) -> Result<Option<(String, KeyPlace)>, ApiError> {
+    if let Some(auth) = incoming.header(header::AUTHORIZATION) {
+        let (scheme, value) = auth.trim().split_once(' ').unwrap_or((auth, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .ok_or_else(|| ApiError::Unauthorized("malformed HTTP Basic credentials".into()))?;
+            let user = decoded.split(':').next().unwrap_or_default();
+            if !user.is_empty() {
+                return Ok(Some((user.to_owned(), KeyPlace::BasicAuth)));
+            }
+        }
+    }
+    Ok(query_param(incoming.query.as_deref(), "writeKey").map(|k| (k, KeyPlace::Query)))
+}
+
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn no_key() -> ApiError {
+    ApiError::Unauthorized(
+        "no write key: send it as the HTTP Basic username, `writeKey` in the body or `?writeKey=`"
+            .into(),
+    )
+}
+
+/// Resolves the key to a source and checks where it came from and which
+/// page sent it.
+pub fn authorise<'s>(
+    state: &'s AppState,
+    incoming: &Incoming,
+    key: Option<(&str, KeyPlace)>,
+) -> Result<&'s Arc<Source>, ApiError> {
+    let (key, place) = key.ok_or_else(no_key)?;
+    let source = state
+        .sources
+        .get(key)
+        .ok_or_else(|| ApiError::Unauthorized("unknown write key".into()))?;
+    if !source.accepts_key_from(place) {
+        return Err(ApiError::Unauthorized(
+            "this is a server key: send it only with HTTP Basic auth, never in a URL or body (rotate it if it leaked)"
+                .into(),
+        ));
+    }
+    if let Some(origin) = incoming.header(header::ORIGIN) {
+        if source.kind == crate::config::SourceKind::Browser && !source.allows_origin(origin) {
+            return Err(ApiError::Forbidden(format!(
+                "origin {origin} is not allowed to send with this write key"
+            )));
+        }
+    }
+    Ok(source)
+}
+
+/// Runs the pipeline for parsed events and publishes the records.
+pub async fn ingest(
+    state: &AppState,
+    incoming: &Incoming,
+    body: &[u8],
+    key: (&str, KeyPlace),
+    events: Events<'_>,
+) -> Result<Outcome, ApiError> {
+    let source = authorise(state, incoming, Some(key))?;
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let info = RequestInfo {
+        request_id: &request_id,
+        received_at: (state.clock)(),
+        client_ip: Some(incoming.peer.ip()),
+        user_agent: incoming.header(header::USER_AGENT),
+        write_key: key.0,
+        source,
+        path: &incoming.path,
+        content_type: incoming.header(header::CONTENT_TYPE).unwrap_or_default(),
+    };
+    let mut outcome = state.pipeline.run(&info, body, events);
+    let batch = std::mem::take(&mut outcome.batch);
+    state.sink.publish(batch).await?;
+    Ok(outcome)
+}
+
+fn parse_error(e: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
+}
+
+fn incoming(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Incoming {
+    Incoming {
+        peer,
+        headers,
+        query,
+        path: uri.path().to_owned(),
+    }
+}
+
+/// `POST /v1/batch`.
+pub async fn batch(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let incoming = incoming(peer, headers, query, &uri);
+    let bytes = body::read(&incoming.headers, body, &state.limits).await?;
+    let header_key = key_from_request(&incoming)?;
+    if let Some((k, place)) = &header_key {
+        authorise(&state, &incoming, Some((k, *place)))?;
+    }
+    let parsed: BatchBody<'_> = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
+    let events = parsed
+        .batch
+        .filter(|b| b.get().starts_with('['))
+        .ok_or_else(|| ApiError::BadRequest("`batch` must be an array of events".into()))?;
+    let events: Vec<&RawValue> = split_batch(events).map_err(|e| parse_error(&e))?;
+    if events.is_empty() {
+        return Err(ApiError::BadRequest("`batch` is empty".into()));
+    }
+    if events.len() > state.limits.max_batch_events {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the batch has {} events; the limit is {} (limits.max_batch_events)",
+            events.len(),
+            state.limits.max_batch_events
+        )));
+    }
+    let key = match &header_key {
+        Some((k, place)) => (k.as_str(), *place),
+        None => (
+            parsed.write_key.as_deref().unwrap_or_default(),
+            KeyPlace::Body,
+        ),
+    };
+    if key.0.is_empty() {
+        return Err(no_key());
+    }
+    let sent_at = parsed.sent_at.as_deref();
+    let outcome = ingest(
+        &state,
+        &incoming,
+        &bytes,
+        key,
+        Events::Batch { events, sent_at },
+    )
+    .await?;
+    Ok(accepted_response(&outcome, false))
+}
+
+fn accepted_response(outcome: &Outcome, single: bool) -> Response {
+    let status = if single && outcome.accepted == 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = Accepted {
+        success: outcome.accepted > 0 || outcome.rejected.is_empty(),
+        accepted: outcome.accepted,
+        rejected: &outcome.rejected,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `POST /v1/track`, `/v1/page`, ...: the body is one event of the type the
+/// path names. An invalid event is a 400 (and a dead letter).
+pub async fn single(
+    state: AppState,
+    kind: EventType,
+    peer: SocketAddr,
+    query: Option<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let incoming = incoming(peer, headers, query, &uri);
+    let bytes = body::read(&incoming.headers, body, &state.limits).await?;
+    let header_key = key_from_request(&incoming)?;
+    if let Some((k, place)) = &header_key {
+        authorise(&state, &incoming, Some((k, *place)))?;
+    }
+    let event: &RawValue = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
+    let body_key = if header_key.is_none() {
+        let top: Shallow<'_> = serde_json::from_str(event.get())
+            .map_err(|_| ApiError::BadRequest("the body must be one event object".into()))?;
+        top.get("writeKey")
+            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
+    } else {
+        None
+    };
+    let key = match (&header_key, &body_key) {
+        (Some((k, place)), _) => (k.as_str(), *place),
+        (None, Some(k)) => (k.as_str(), KeyPlace::Body),
+        (None, None) => return Err(no_key()),
+    };
+    let outcome = ingest(
+        &state,
+        &incoming,
+        &bytes,
+        key,
+        Events::Single { event, kind },
+    )
+    .await?;
+    Ok(accepted_response(&outcome, true))
+}
+
+macro_rules! single_route {
+    ($name:ident, $kind:expr) => {
+        pub async fn $name(
+            State(state): State<AppState>,
+            ConnectInfo(peer): ConnectInfo<SocketAddr>,
+            RawQuery(query): RawQuery,
+            uri: Uri,
+            headers: HeaderMap,
+            body: Body,
+        ) -> Result<Response, ApiError> {
+            single(state, $kind, peer, query, uri, headers, body).await
+        }
+    };
+}
+
+single_route!(track, EventType::Track);
+single_route!(page, EventType::Page);
+single_route!(screen, EventType::Screen);
+single_route!(identify, EventType::Identify);
+single_route!(group, EventType::Group);
+single_route!(alias, EventType::Alias);

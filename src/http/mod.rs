@@ -1,0 +1,153 @@
+//! The HTTP surface: shared state, the router and its layer stack.
+
+pub mod body;
+mod cors;
+pub mod error;
+pub mod ingest;
+mod ops;
+mod pixel;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::{Limits, Settings};
+use crate::event::time::Timestamp;
+use crate::pipeline::Pipeline;
+use crate::sink::EventSink;
+use crate::source::Sources;
+use crate::telemetry as names;
+use error::ApiError;
+
+/// The clock requests are stamped with (injected so tests are exact).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(chrono::Utc::now)
+}
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    pub sources: Arc<Sources>,
+    pub sink: Arc<dyn EventSink>,
+    pub limits: Arc<Limits>,
+    pub clock: Clock,
+    pub metrics: PrometheusHandle,
+    /// Liveness: false once the sink can never recover (fatal producer error).
+    pub alive: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+/// Builds the router with its layers, outermost first:
+/// panic guard → metrics → CORS → (ingest only) timeout → load shedding.
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    let limits = &settings.limits;
+    let ingest = Router::new()
+        .route("/v1/batch", post(ingest::batch))
+        .route("/v1/track", post(ingest::track))
+        .route("/v1/page", post(ingest::page))
+        .route("/v1/screen", post(ingest::screen))
+        .route("/v1/identify", post(ingest::identify))
+        .route("/v1/group", post(ingest::group))
+        .route("/v1/alias", post(ingest::alias))
+        .route("/v1/pixel.gif", get(pixel::pixel))
+        .layer(
+            ServiceBuilder::new()
+                // Over the concurrency cap, new requests are refused with
+                // 503 at once instead of queueing.
+                .layer(HandleErrorLayer::new(shed))
+                .load_shed()
+                .concurrency_limit(limits.max_concurrent_requests)
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    limits.request_timeout,
+                )),
+        );
+    let mut app = Router::new()
+        .merge(ingest)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    if let Some(dir) = &settings.demo_dir {
+        app = app
+            .nest_service("/demo", ServeDir::new(dir.join("demo")))
+            .nest_service("/snippet", ServeDir::new(dir.join("dist")));
+    }
+    app.layer(middleware::from_fn_with_state(state.clone(), cors::cors))
+        .layer(middleware::from_fn(record_request))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }))
+        .with_state(state)
+}
+
+async fn shed(err: BoxError) -> ApiError {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::Unavailable {
+            reason: "concurrency",
+            message: "too many requests in flight (limits.max_concurrent_requests); retry later"
+                .into(),
+            retry_after_secs: 1,
+        }
+    } else {
+        ApiError::Unavailable {
+            reason: "internal",
+            message: "the request could not be served; retry later".into(),
+            retry_after_secs: 1,
+        }
+    }
+}
+
+/// Counts requests by matched route (never the raw URI) and status.
+async fn record_request(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| route_label(p.as_str()));
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(names::HTTP_REQUESTS, "route" => route, "status" => status).increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Maps a matched path to a static label so the label set stays bounded.
+fn route_label(path: &str) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "/v1/batch",
+        "/v1/track",
+        "/v1/page",
+        "/v1/screen",
+        "/v1/identify",
+        "/v1/group",
+        "/v1/alias",
+        "/v1/pixel.gif",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ];
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Keeps the state type in one place for handlers that only need it.
+pub(crate) type AppStateRef = State<AppState>;

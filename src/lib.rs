@@ -1,0 +1,16 @@
+//! clickgate: a clickstream ingestion gateway. Segment-compatible HTTP in,
+//! validated and normalised events out to Kafka.
+
+pub mod app;
+pub mod config;
+pub mod dev;
+pub mod event;
+pub mod http;
+pub mod pipeline;
+pub mod route;
+pub mod sink;
+pub mod source;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Settings;
