@@ -30,8 +30,7 @@ export function memStore(): Store {
 export function webStore(open: () => Storage): Store | undefined {
   try {
     const ws = open()
-    ws.setItem('cg_', '')
-    ws.removeItem('cg_')
+    ws.length // throws where storage is blocked (sandboxed frames, disabled cookies)
     const mem = memStore()
     return {
       get: (k) => {

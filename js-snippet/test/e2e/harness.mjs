@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { gunzipSync } from 'node:zlib'
 import { Kafka, logLevel } from 'kafkajs'
 import { chromium } from 'playwright-core'
 
@@ -142,7 +143,12 @@ export async function startProxy(target, { failing = false, retryAfter = 1 } = {
         contentEncoding: req.headers['content-encoding'],
         gzip: body[0] === 0x1f && body[1] === 0x8b,
         status: 0,
+        at: Date.now(),
+        ids: [],
       }
+      try {
+        entry.ids = JSON.parse(entry.gzip ? gunzipSync(body) : body).batch.map((e) => e.messageId)
+      } catch {}
       seen.push(entry)
       if (state.failing) {
         entry.status = 503

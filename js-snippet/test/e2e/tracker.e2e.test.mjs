@@ -43,6 +43,12 @@ async function newProxy(opts) {
 const loaded = (p) => p.waitForFunction(() => window.clickgate && !window.clickgate.q && window.clickgate.stats())
 const anonymousId = (p) => p.evaluate(() => JSON.parse(localStorage.getItem('cg_aid')))
 const queued = (p, n) => p.waitForFunction((n) => window.clickgate.stats().queued >= n, n)
+/** Close like a user closing the tab: unload handlers (pagehide) run; resolves once it is gone. */
+async function closeTab(p) {
+  const closed = new Promise((r) => p.once('close', r))
+  await p.close({ runBeforeUnload: true })
+  await closed
+}
 const mine = (aid) => (ms) => ms.filter((m) => m.value.anonymousId === aid)
 
 /** Wait for `n` events of this visitor, then a little longer to catch duplicates arriving late. */
@@ -82,7 +88,7 @@ test('SPA navigations (push, replace, back), two custom events and closing the p
     clickgate.track('Added to Cart', { sku: 'A1', quantity: 2 })
   })
   assert.equal(proxy.batches().length, 0, 'nothing sent before the page closes')
-  await p.close({ runBeforeUnload: true })
+  await closeTab(p)
   await ctx.close()
 
   const events = await arrived(aid, 6, 'the SPA page views and custom events')
@@ -162,7 +168,11 @@ test('the gateway answers 503 for a while: after it recovers every event arrives
     assert.equal(r.gzip, true, 'the body is gzipped')
   }
   assert.equal(proxy.seen.filter((r) => r.method === 'OPTIONS').length, 0)
-  // and the waits honoured Retry-After: 1 s between attempts of one batch at least
+  // each batch waited at least Retry-After (1 s) between attempts
+  const attempts = new Map()
+  for (const r of proxy.batches()) attempts.set(r.ids[0], [...(attempts.get(r.ids[0]) || []), r.at])
+  for (const [, times] of attempts) for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 950, `retried after ${times[i] - times[i - 1]} ms`)
+  assert.ok([...attempts.values()].some((t) => t.length >= 3), 'some batch was retried more than once')
   await ctx.close()
 })
 
@@ -212,7 +222,7 @@ test('the offline queue survives closing the tab, and two new tabs do not both s
   await first.evaluate(() => {
     for (let i = 1; i <= 7; i++) clickgate.track('Queued', { i })
   })
-  await first.close({ runBeforeUnload: true }) // offline: no beacon, the batches stay in localStorage
+  await closeTab(first) // offline: no beacon, the batches stay in localStorage
   const before = proxy.batches().length
   await ctx.setOffline(false)
 
