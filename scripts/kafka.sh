@@ -7,6 +7,7 @@
 #   scripts/kafka.sh stop   [--port P] [--dir D]  SIGTERM, then SIGKILL after $KAFKA_STOP_TIMEOUT s
 #   scripts/kafka.sh status [--port P] [--dir D]  exit 0 running and answering, 3 stopped, 1 running but not answering
 #   scripts/kafka.sh topics [--port P]            list topic names (one per line)
+#   scripts/kafka.sh probe  [--port P]            exit 0 if any Kafka broker answers on 127.0.0.1:P within 5 s
 #   scripts/kafka.sh version                      print the Kafka version of the installed jars
 #   scripts/kafka.sh log    [--port P] [--dir D]  print the path of the broker's log file
 #   scripts/kafka.sh tool NAME [args...]          run a Kafka CLI: topics, console-producer, console-consumer,
@@ -334,7 +335,7 @@ cmd_tool() {
 
 main() {
     local cmd="${1:-}"
-    [[ -n "$cmd" ]] || { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 64; }
+    [[ -n "$cmd" ]] || { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 64; }
     shift
     case "$cmd" in
         install) cmd_install ;;
@@ -344,9 +345,10 @@ main() {
         status) parse_broker_args "$@"; cmd_status ;;
         log) parse_broker_args "$@"; printf '%s\n' "$DIR/kafka.log" ;;
         topics) parse_broker_args "$@"; run_java_tool KafkaProbe topics "$BOOTSTRAP" ;;
+        probe) parse_broker_args "$@"; port_open "$PORT" && run_java_tool KafkaProbe wait "$BOOTSTRAP" 5 ;;
         tool) cmd_tool "$@" ;;
         run-class) run_java_tool "$@" ;;
-        -h | --help | help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' ;;
+        -h | --help | help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' ;;
         *) die "unknown command: $cmd (try --help)" ;;
     esac
 }

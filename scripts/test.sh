@@ -86,11 +86,14 @@ start_kafka() {
         echo "using the broker at CLICKGATE_TEST_KAFKA=$CLICKGATE_TEST_KAFKA"
     else
         local port=9092
-        # Leave a broker that was already running (someone else's) running at the end.
-        if ! "$KAFKA_SH" status --port "$port" >/dev/null 2>&1; then
+        if "$KAFKA_SH" status --port "$port"; then
+            echo "a broker started by scripts/kafka.sh is already running: using it and leaving it running"
+        elif "$KAFKA_SH" probe --port "$port" 2>/dev/null; then
+            echo "warning: a Kafka broker not started from this checkout answers on 127.0.0.1:$port: using it"
+        else
             STARTED_KAFKA="$port"
+            "$KAFKA_SH" start --port "$port"
         fi
-        "$KAFKA_SH" start --port "$port"
         export CLICKGATE_TEST_KAFKA="127.0.0.1:$port"
     fi
     export CLICKGATE_TEST_KAFKA_SCRIPT="$KAFKA_SH"

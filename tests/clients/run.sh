@@ -83,10 +83,10 @@ echo "run.sh: starting $BIN against Kafka $KAFKA (topics clients.$RUN_ID.*)"
 "$BIN" --config "$CONFIG" --listen 127.0.0.1:0 >"$LOG" 2>&1 </dev/null &
 CG_PID=$!
 
-# The first JSON log line with "message":"listening" carries the bound address.
+# The first JSON log line with "message":"listening" carries the bound address ("addr").
 ADDR=""
 for _ in $(seq 1 300); do
-    ADDR="$(grep -m1 '"message":"listening"' "$LOG" 2>/dev/null | grep -o '"addr":"[^"]*"' | cut -d'"' -f4 || true)"
+    ADDR="$("$PYTHON" "$HERE/listening_addr.py" "$LOG" || true)"
     [[ -n "$ADDR" ]] && break
     if ! kill -0 "$CG_PID" 2>/dev/null; then
         show_log
@@ -130,7 +130,7 @@ run_suite() {
     fi
 }
 run_suite "segment-analytics-python" \
-    "$PYTHON" -m pytest -p no:cacheprovider -v "$HERE/python"
+    "$PYTHON" -m pytest -p no:cacheprovider -v --durations=5 "$HERE/python"
 run_suite "@segment/analytics-node" \
     node --test --test-reporter=spec "$HERE/node/segment-node.test.js"
 

@@ -39,7 +39,8 @@ export async function readUntil({ bootstrap, topic, match, expected, timeoutMs =
     logLevel: logLevel.ERROR,
   });
   const admin = kafka.admin();
-  const consumer = kafka.consumer({ groupId: `clickgate-clients-test-${randomUUID()}` });
+  // A short fetch wait: the default (5 s) makes every disconnect wait for an idle fetch to return.
+  const consumer = kafka.consumer({ groupId: `clickgate-clients-test-${randomUUID()}`, maxWaitTimeInMs: 100 });
   const nextOffset = new Map();
   const matches = [];
   await admin.connect();

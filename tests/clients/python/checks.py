@@ -58,8 +58,8 @@ def assert_events_once(gateway, run_id: str, sent: dict[str, dict]) -> list[Reco
         library = (original.get("context") or {}).get("library")
         if library:
             assert (event.get("context") or {}).get("library") == library, f"context.library lost: {event}"
-        assert record.headers.get("source") == gateway.source, record.headers
-        assert record.headers.get("type") == original["type"], record.headers
+        assert record.headers.get("source") == gateway.source, f"headers {record.headers}, expected source={gateway.source}"
+        assert record.headers.get("type") == original["type"], f"headers {record.headers}, expected type={original['type']}"
         identity = original.get("anonymousId") or original.get("userId")
         assert record.key == f"{gateway.write_key}:{identity}", f"key {record.key!r} for {original}"
     return records

@@ -71,7 +71,7 @@ def read_until(
                 return matches
             if time.monotonic() > deadline:
                 return matches
-            for msg in consumer.consume(num_messages=500, timeout=0.5):
+            for msg in consumer.consume(num_messages=500, timeout=0.2):
                 if msg.error():
                     raise KafkaException(msg.error())
                 next_offset[msg.partition()] = msg.offset() + 1
