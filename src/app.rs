@@ -10,6 +10,8 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
+use crate::enrich::geo::GeoDatabases;
+use crate::enrich::Enricher;
 use crate::http::{self, AppState, Clock};
 use crate::pipeline::Pipeline;
 use crate::sink::kafka::KafkaSink;
@@ -43,7 +45,11 @@ impl Application {
         alive: Arc<dyn Fn() -> bool + Send + Sync>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let pipeline = Pipeline::new(&settings).map_err(anyhow::Error::msg)?;
+        let geo = Arc::new(GeoDatabases::open(GeoDatabases::paths(&settings.enrich.geo)));
+        geo.spawn_reloader(settings.enrich.geo.reload_interval);
+        let enricher = Enricher::new(&settings.enrich, geo);
+        let pipeline =
+            Pipeline::with_enricher(&settings, enricher).map_err(anyhow::Error::msg)?;
         let state = AppState {
             pipeline: Arc::new(pipeline),
             sources: Arc::new(Sources::new(&settings.sources)),

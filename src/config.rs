@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 /// Top-level sections whose env vars use one `_` between section and key,
 /// e.g. `CLICKGATE_KAFKA_BROKERS` → `kafka.brokers`.
-const ENV_SECTIONS: &[&str] = &["kafka", "limits", "partitioning"];
+const ENV_SECTIONS: &[&str] = &["kafka", "limits", "partitioning", "enrich"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +31,8 @@ pub struct Settings {
     pub sources: Vec<SourceSettings>,
     /// Directory served at `/demo/` and `/snippet/` (dev mode sets it).
     pub demo_dir: Option<PathBuf>,
+    /// Geo, IP privacy, user agent, sessions and duplicate dropping.
+    pub enrich: EnrichSettings,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             routes: Vec::new(),
             sources: Vec::new(),
             demo_dir: None,
+            enrich: EnrichSettings::default(),
         }
     }
 }
@@ -200,6 +203,192 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1_024,
         }
+    }
+}
+
+/// `[enrich]`: what clickgate adds to each event before it leaves.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichSettings {
+    pub geo: GeoSettings,
+    pub privacy: PrivacySettings,
+    pub user_agent: UserAgentSettings,
+    pub sessions: SessionSettings,
+    pub dedupe: DedupeSettings,
+}
+
+/// `[enrich.geo]`: MaxMind-format databases (GeoIP2/GeoLite2 City or
+/// Country, or DB-IP Lite).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeoSettings {
+    /// Database files, tried in order until one knows the address (DB-IP
+    /// ships IPv4 and IPv6 as two files). Empty: every `*.mmdb` file in
+    /// `directory`, if there are any.
+    pub databases: Vec<PathBuf>,
+    /// Where to look for databases when `databases` is empty.
+    pub directory: PathBuf,
+    /// How often the files are checked for replacement (hot reload).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for GeoSettings {
+    fn default() -> Self {
+        Self {
+            databases: Vec::new(),
+            directory: PathBuf::from(".cache/geo"),
+            reload_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What happens to the client's IP address before anything leaves clickgate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpMode {
+    /// Zero the host bits past `ipv4_prefix` / `ipv6_prefix`.
+    Truncate,
+    /// Leave the address out entirely.
+    Drop,
+    /// Keep the full address (only where the law and your users allow it).
+    Keep,
+}
+
+/// `[enrich.privacy]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    pub ip: IpMode,
+    /// Bits of an IPv4 address kept by `truncate` (24 keeps `a.b.c.0`).
+    pub ipv4_prefix: u8,
+    /// Bits of an IPv6 address kept by `truncate`.
+    pub ipv6_prefix: u8,
+    /// Cookieless mode: clickgate never sets a cookie.
+    pub cookieless: bool,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            ip: IpMode::Truncate,
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
+            cookieless: false,
+        }
+    }
+}
+
+/// `[enrich.user_agent]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserAgentSettings {
+    /// Acknowledge but do not publish events from bots (default: flag only).
+    pub drop_bots: bool,
+    /// Parsed user agents kept in memory.
+    pub cache_size: usize,
+}
+
+impl Default for UserAgentSettings {
+    fn default() -> Self {
+        Self {
+            drop_bots: false,
+            cache_size: 10_000,
+        }
+    }
+}
+
+/// `[enrich.sessions]`: sessions derived for events that carry none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    pub enabled: bool,
+    /// Inactivity that ends a session.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Visitors remembered at once (older ones are forgotten first).
+    pub max_visitors: usize,
+    /// Set a first-party cookie with a stable network user id.
+    pub cookie: bool,
+    pub cookie_name: String,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout: Duration::from_secs(30 * 60),
+            max_visitors: 100_000,
+            cookie: false,
+            cookie_name: "cg_nuid".into(),
+        }
+    }
+}
+
+/// `[enrich.dedupe]`: repeats of a `messageId` on this instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupeSettings {
+    pub enabled: bool,
+    /// How long a `messageId` is remembered.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How many `messageId`s are remembered at most.
+    pub max_ids: usize,
+}
+
+impl Default for DedupeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(10 * 60),
+            max_ids: 200_000,
+        }
+    }
+}
+
+impl EnrichSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.privacy;
+        if p.ipv4_prefix > 32 {
+            return Err(invalid("enrich.privacy.ipv4_prefix", "must be 0 to 32"));
+        }
+        if p.ipv6_prefix > 128 {
+            return Err(invalid("enrich.privacy.ipv6_prefix", "must be 0 to 128"));
+        }
+        for (key, d) in [
+            ("enrich.geo.reload_interval", self.geo.reload_interval),
+            ("enrich.sessions.timeout", self.sessions.timeout),
+            ("enrich.dedupe.window", self.dedupe.window),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        for (key, v) in [
+            ("enrich.user_agent.cache_size", self.user_agent.cache_size),
+            ("enrich.sessions.max_visitors", self.sessions.max_visitors),
+            ("enrich.dedupe.max_ids", self.dedupe.max_ids),
+        ] {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        let s = &self.sessions;
+        if s.cookie && p.cookieless {
+            return Err(invalid(
+                "enrich.sessions.cookie",
+                "cannot be on in cookieless mode (enrich.privacy.cookieless)",
+            ));
+        }
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-');
+        if s.cookie_name.is_empty() || !s.cookie_name.chars().all(legal) {
+            return Err(invalid(
+                "enrich.sessions.cookie_name",
+                "must be letters, digits, `_` or `-`",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -368,6 +557,7 @@ impl Settings {
                 "must be at least limits.max_body_bytes",
             ));
         }
+        self.enrich.validate()?;
         self.validate_sources()
     }
 
@@ -529,6 +719,27 @@ mod tests {
         "#;
         let err = Settings::from_toml(text).unwrap_err().to_string();
         assert!(err.contains("sources[1].keys"), "{err}");
+    }
+
+    #[test]
+    fn enrich_defaults_and_bad_keys_are_named() {
+        let s = Settings::from_toml(MINIMAL).expect("valid");
+        assert_eq!(s.enrich.privacy.ip, IpMode::Truncate);
+        assert_eq!(s.enrich.privacy.ipv4_prefix, 24);
+        assert_eq!(s.enrich.privacy.ipv6_prefix, 48);
+        assert!(!s.enrich.sessions.cookie);
+        assert_eq!(s.enrich.sessions.timeout, Duration::from_secs(1800));
+        let text = format!("{MINIMAL}\n[enrich.privacy]\nipv4_prefix = 33\n");
+        let err = Settings::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("enrich.privacy.ipv4_prefix"), "{err}");
+        let text = format!("{MINIMAL}\n[enrich.geo]\ndatabse = \"x\"\n");
+        let err = Settings::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("databse"), "{err}");
+        let text = format!(
+            "{MINIMAL}\n[enrich.privacy]\ncookieless = true\n[enrich.sessions]\ncookie = true\n"
+        );
+        let err = Settings::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("enrich.sessions.cookie"), "{err}");
     }
 
     #[test]

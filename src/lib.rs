@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod dev;
+pub mod enrich;
 pub mod event;
 pub mod http;
 pub mod pipeline;

@@ -9,6 +9,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{PartitionKey, Settings};
+use crate::enrich::dedupe::Seen;
+use crate::enrich::geo::NoGeo;
+use crate::enrich::{Enricher, RequestEnrichment, Verdict};
 use crate::event::time::{self, Timestamp};
 use crate::event::wire::WireEvent;
 use crate::event::Envelope;
@@ -29,6 +32,8 @@ pub struct RequestInfo<'r> {
     pub source: &'r Source,
     pub path: &'r str,
     pub content_type: &'r str,
+    /// The first-party cookie's id, when clickgate sets one.
+    pub network_user_id: Option<&'r str>,
 }
 
 /// The events of one request.
@@ -58,23 +63,44 @@ pub struct Rejected {
 #[derive(Debug)]
 pub struct Outcome {
     pub batch: RecordBatch,
+    /// Events acknowledged to the client: published, plus duplicates and
+    /// dropped bots (which the client must not send again).
     pub accepted: usize,
     pub rejected: Vec<Rejected>,
+    /// Acknowledged but not published because already seen.
+    pub duplicates: usize,
+    /// Acknowledged but not published because bots are dropped.
+    pub bots_dropped: usize,
+    /// Message ids remembered for duplicate checks; forget them with
+    /// [`Pipeline::forget`] if the records never reach the sink.
+    pub seen: Vec<Seen>,
 }
 
 pub struct Pipeline {
     router: Router,
     partition: PartitionKey,
     max_event_bytes: usize,
+    enricher: Enricher,
 }
 
 impl Pipeline {
+    /// A pipeline without a geo database.
     pub fn new(settings: &Settings) -> Result<Self, String> {
+        Self::with_enricher(settings, Enricher::new(&settings.enrich, Arc::new(NoGeo)))
+    }
+
+    pub fn with_enricher(settings: &Settings, enricher: Enricher) -> Result<Self, String> {
         Ok(Self {
             router: Router::new(&settings.routes)?,
             partition: settings.partitioning.key,
             max_event_bytes: settings.limits.max_event_bytes,
+            enricher,
         })
+    }
+
+    /// Forgets the message ids of a request that was not published.
+    pub fn forget(&self, seen: &[Seen]) {
+        self.enricher.forget(seen);
     }
 
     /// Builds every record of the request. `body` is the request body as
@@ -89,35 +115,66 @@ impl Pipeline {
             },
             accepted: 0,
             rejected: Vec::new(),
+            duplicates: 0,
+            bots_dropped: 0,
+            seen: Vec::new(),
         };
-        write_raw(&mut out.batch, info, body);
+        let req = self.enricher.request(info);
+        write_raw(&mut out.batch, info, &req, body);
+        let mut skew = SkewRecorder::default();
         match events {
             Events::Batch { events, sent_at } => {
                 out.batch.records.reserve(events.len());
                 for (index, raw) in events.into_iter().enumerate() {
-                    self.one(&mut out, info, index, raw, None, sent_at);
+                    self.one(&mut out, info, &req, &mut skew, index, raw, None, sent_at);
                 }
             }
-            Events::Single { event, kind } => self.one(&mut out, info, 0, event, Some(kind), None),
+            Events::Single { event, kind } => {
+                self.one(&mut out, info, &req, &mut skew, 0, event, Some(kind), None)
+            }
         }
-        if out.accepted > 0 {
+        let published = out.accepted - out.duplicates - out.bots_dropped;
+        if published > 0 {
             metrics::counter!(names::EVENTS_ACCEPTED, "source" => info.source.name.to_string())
-                .increment(out.accepted as u64);
+                .increment(published as u64);
+        }
+        if out.duplicates > 0 {
+            metrics::counter!(names::DUPLICATES_DROPPED).increment(out.duplicates as u64);
+        }
+        if out.bots_dropped > 0 {
+            metrics::counter!(names::BOTS_DROPPED).increment(out.bots_dropped as u64);
         }
         out
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn one(
         &self,
         out: &mut Outcome,
         info: &RequestInfo<'_>,
+        req: &RequestEnrichment,
+        skew: &mut SkewRecorder,
         index: usize,
         raw: &RawValue,
         implied_type: Option<EventType>,
         batch_sent_at: Option<&str>,
     ) {
         match self.validate(raw, implied_type, batch_sent_at, info.received_at) {
-            Ok(event) => {
+            Ok(mut event) => {
+                skew.observe(event.sent_at, info.received_at);
+                match self.enricher.event(req, info, &mut event) {
+                    Verdict::Publish(seen) => out.seen.extend(seen),
+                    Verdict::Duplicate => {
+                        out.accepted += 1;
+                        out.duplicates += 1;
+                        return;
+                    }
+                    Verdict::Bot => {
+                        out.accepted += 1;
+                        out.bots_dropped += 1;
+                        return;
+                    }
+                }
                 if let Err(e) = self.write_event(&mut out.batch, info, &event) {
                     // Serialising borrowed, already-valid JSON cannot fail in
                     // practice; treat it as a rejection rather than a crash.
@@ -258,7 +315,7 @@ struct DeadLetter<'a> {
 struct RawEnvelope<'a> {
     request_id: &'a str,
     received_at: String,
-    client_ip: Option<String>,
+    client_ip: Option<&'a str>,
     user_agent: Option<&'a str>,
     write_key: &'a str,
     source: &'a str,
@@ -268,11 +325,16 @@ struct RawEnvelope<'a> {
 
 /// The raw record: the envelope with the body embedded verbatim as its
 /// last field, `"body": <body as received>`.
-fn write_raw(batch: &mut RecordBatch, info: &RequestInfo<'_>, body: &[u8]) {
+fn write_raw(
+    batch: &mut RecordBatch,
+    info: &RequestInfo<'_>,
+    req: &RequestEnrichment,
+    body: &[u8],
+) {
     let envelope = RawEnvelope {
         request_id: info.request_id,
         received_at: time::format(&info.received_at),
-        client_ip: info.client_ip.map(|ip| ip.to_string()),
+        client_ip: req.client_ip.as_deref(),
         user_agent: info.user_agent,
         write_key: info.write_key,
         source: &info.source.name,
@@ -294,4 +356,23 @@ fn write_raw(batch: &mut RecordBatch, info: &RequestInfo<'_>, body: &[u8]) {
         payload: start..batch.buf.len(),
         kind: "raw",
     });
+}
+
+/// Observes client clock skew (`sentAt` − `receivedAt`, absolute) once per
+/// distinct `sentAt` of a request, not once per event.
+#[derive(Default)]
+struct SkewRecorder {
+    last: Option<Timestamp>,
+}
+
+impl SkewRecorder {
+    fn observe(&mut self, sent_at: Option<Timestamp>, received_at: Timestamp) {
+        let Some(sent) = sent_at else { return };
+        if self.last == Some(sent) {
+            return;
+        }
+        self.last = Some(sent);
+        let skew = (sent - received_at).num_milliseconds().unsigned_abs() as f64 / 1000.0;
+        metrics::histogram!(names::CLOCK_SKEW).record(skew);
+    }
 }

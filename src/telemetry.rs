@@ -19,6 +19,10 @@ pub const KAFKA_UP: &str = "clickgate_kafka_up";
 pub const REQUESTS_SHED: &str = "clickgate_requests_shed_total";
 pub const RATE_LIMITED: &str = "clickgate_rate_limited_total";
 pub const CLOCK_SKEW: &str = "clickgate_clock_skew_seconds";
+pub const GEO_DATABASE_AGE: &str = "clickgate_geo_database_age_seconds";
+pub const ENRICHMENT_FAILURES: &str = "clickgate_enrichment_failures_total";
+pub const DUPLICATES_DROPPED: &str = "clickgate_duplicates_dropped_total";
+pub const BOTS_DROPPED: &str = "clickgate_bots_dropped_total";
 pub const BUILD_INFO: &str = "clickgate_build_info";
 
 const LATENCY_BUCKETS: &[f64] = &[

@@ -108,7 +108,7 @@ pub struct Event<'a> {
     pub context: Shallow<'a>,
     /// Context fields added by clickgate; they replace client fields of the
     /// same name.
-    pub context_added: Vec<(&'static str, serde_json::Value)>,
+    pub context_added: Vec<(&'static str, crate::enrich::Added<'a>)>,
     /// When it happened, corrected for client clock skew.
     pub timestamp: Timestamp,
     /// The client's own timestamp for the event, as sent.

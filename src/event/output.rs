@@ -41,7 +41,9 @@ impl Serialize for Context<'_, '_> {
             }
         }
         for (k, v) in &e.context_added {
-            map.serialize_entry(k, v)?;
+            if !v.is_omitted() {
+                map.serialize_entry(k, v)?;
+            }
         }
         map.end()
     }
@@ -119,14 +121,17 @@ mod tests {
             },
         )
         .expect("valid");
-        event.context_added.push(("ip", json!("1.2.3.0")));
+        event.context_added.push(("ip", json!("1.2.3.0").into()));
+        event
+            .context_added
+            .push(("locale", crate::enrich::Added::Omit));
         let mut buf = Vec::new();
         write_event(&mut buf, &event, "web").expect("serialises");
         let v: Value = serde_json::from_slice(&buf).expect("valid JSON");
         assert_eq!(v["messageId"], "m");
         assert_eq!(v["type"], "track");
         assert_eq!(v["properties"]["n"], 1.5);
-        assert_eq!(v["context"], json!({"locale":"de","ip":"1.2.3.0"}));
+        assert_eq!(v["context"], json!({"ip":"1.2.3.0"}));
         assert_eq!(v["receivedAt"], "2024-05-01T12:00:00.000Z");
         assert_eq!(v["timestamp"], "2024-05-01T12:00:00.000Z");
         assert_eq!(v["source"], "web");

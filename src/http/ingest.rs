@@ -33,9 +33,25 @@ pub struct Incoming {
     pub headers: HeaderMap,
     pub query: Option<String>,
     pub path: String,
+    /// Set by the first-party cookie layer when the cookie is on.
+    pub network_user_id: Option<String>,
 }
 
 impl Incoming {
+    pub fn new(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Self {
+        let network_user_id = headers
+            .get(super::cookie::NETWORK_USER_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Self {
+            peer,
+            headers,
+            query,
+            path: uri.path().to_owned(),
+            network_user_id,
+        }
+    }
+
     fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -122,10 +138,16 @@ pub async fn ingest(
         source,
         path: &incoming.path,
         content_type: incoming.header(header::CONTENT_TYPE).unwrap_or_default(),
+        network_user_id: incoming.network_user_id.as_deref(),
     };
     let mut outcome = state.pipeline.run(&info, body, events);
     let batch = std::mem::take(&mut outcome.batch);
-    state.sink.publish(batch).await?;
+    if let Err(e) = state.sink.publish(batch).await {
+        // Not published: the client will retry, which must not count as a
+        // duplicate.
+        state.pipeline.forget(&outcome.seen);
+        return Err(e.into());
+    }
     Ok(outcome)
 }
 
@@ -134,12 +156,7 @@ fn parse_error(e: &serde_json::Error) -> ApiError {
 }
 
 fn incoming(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Incoming {
-    Incoming {
-        peer,
-        headers,
-        query,
-        path: uri.path().to_owned(),
-    }
+    Incoming::new(peer, headers, query, uri)
 }
 
 /// `POST /v1/batch`.

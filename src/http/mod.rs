@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, the router and its layer stack.
 
 pub mod body;
+pub mod cookie;
 mod cors;
 pub mod error;
 pub mod ingest;
@@ -64,6 +65,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/group", post(ingest::group))
         .route("/v1/alias", post(ingest::alias))
         .route("/v1/pixel.gif", get(pixel::pixel))
+        .layer(middleware::from_fn_with_state(
+            cookie_name(settings),
+            cookie::network_user_id,
+        ))
         .layer(
             ServiceBuilder::new()
                 // Over the concurrency cap, new requests are refused with
@@ -93,6 +98,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
         .with_state(state)
+}
+
+/// The first-party cookie's name when it is on (and not cookieless).
+fn cookie_name(settings: &Settings) -> Option<Arc<str>> {
+    let e = &settings.enrich;
+    (e.sessions.cookie && !e.privacy.cookieless).then(|| Arc::from(e.sessions.cookie_name.as_str()))
 }
 
 async fn shed(err: BoxError) -> ApiError {

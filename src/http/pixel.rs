@@ -132,12 +132,7 @@ pub async fn pixel(
     headers: HeaderMap,
     _body: Body,
 ) -> Response {
-    let incoming = Incoming {
-        peer,
-        headers,
-        query,
-        path: uri.path().to_owned(),
-    };
+    let incoming = Incoming::new(peer, headers, query, &uri);
     match track_pixel(&state, &incoming).await {
         Ok(outcome) => gif(outcome),
         Err(e) => gif(e.code()),

@@ -1,0 +1,94 @@
+//! A bounded map that forgets what was not used lately: two generations,
+//! the current one and the previous one. When the current generation is
+//! full it becomes the previous one and the old previous one is dropped;
+//! an entry found in the previous generation moves to the current one.
+//! Every operation is O(1) and memory never exceeds the capacity, with no
+//! timer and no per-entry bookkeeping.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+pub struct Generations<K, V> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
+    half: usize,
+}
+
+impl<K: Hash + Eq, V> Generations<K, V> {
+    /// Holds at most `capacity` entries (at least 2).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if !self.current.contains_key(key) {
+            let (k, v) = self.previous.remove_entry(key)?;
+            self.insert(k, v);
+        }
+        self.current.get_mut(key)
+    }
+
+    pub fn insert(&mut self, key: K, value: V) {
+        if self.current.len() >= self.half && !self.current.contains_key(&key) {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, value);
+    }
+
+    pub fn remove<Q>(&mut self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.current.remove(key);
+        self.previous.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stays_within_capacity_and_keeps_recently_used_entries() {
+        let mut g = Generations::new(4);
+        for i in 0..100 {
+            g.insert(i, i);
+            assert!(g.len() <= 4);
+            // Key 0 is used all the time, so it survives every rotation.
+            if g.get_mut(&0).is_none() {
+                g.insert(0, 0);
+            }
+        }
+        assert!(g.get_mut(&0).is_some());
+        assert!(g.get_mut(&1).is_none(), "idle entries are forgotten");
+        assert!(g.get_mut(&99).is_some());
+    }
+
+    #[test]
+    fn remove_forgets_in_both_generations() {
+        let mut g: Generations<String, u8> = Generations::new(2);
+        g.insert("a".into(), 1);
+        g.insert("b".into(), 2);
+        g.remove("a");
+        assert!(g.get_mut("a").is_none());
+        assert_eq!(g.get_mut("b"), Some(&mut 2));
+    }
+}
