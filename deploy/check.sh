@@ -16,8 +16,10 @@
 #   5. compose      docker-compose.yml loads with compose-go (what `docker compose config` runs)
 #   6. static       cross-file agreement: topics, ports, probes, bucket, mounts, Connect sinks,
 #                   security context, grace period (deploy/tools/check_static.py)
-#   7. live         a running `clickgate --dev` exports every metric and label the dashboard and the
-#                   alerts use, and answers on the probe paths (deploy/tools/check_live.py)
+#   7. live         `clickgate --check-config` accepts every shipped config with the env each
+#                   deployment gives it; a running `clickgate --dev` exports every metric and label
+#                   the dashboard and the alerts use, and answers on the probe paths
+#                   (deploy/tools/check_live.py)
 #
 # Environment: CLICKGATE_BIN (binary for step 7), DEPLOY_TOOLS_DIR (tool cache, default
 # <repo>/.cache/tools), DEPLOY_CHECK_SKIP_LIVE=1 (skip step 7 and say so; for editing manifests
@@ -103,6 +105,11 @@ for overlay in base overlays/production; do
         -schema-location "$SCHEMAS/{{ .ResourceKind }}{{ .KindSuffix }}.json" "$out"
     "$TOOLS/yaml2json" <"$out" >"$WORK/$(basename "$overlay").json"
 done
+# The Secret production expects to be created out of band: same validation.
+example="$DEPLOY/k8s/overlays/production/clickgate-credentials.example.yaml"
+"$TOOLS/kubeconform" -strict -summary -output text \
+    -schema-location "$SCHEMAS/{{ .ResourceKind }}{{ .KindSuffix }}.json" "$example"
+"$TOOLS/yaml2json" <"$example" >"$WORK/example-secret.json"
 done_step
 
 # ------------------------------------------------------------------------------------------------
@@ -147,7 +154,9 @@ else
     [[ -x "$BIN" ]] || die "no clickgate binary at $BIN (build it, or set CLICKGATE_BIN)"
     "$PYTHON" "$DEPLOY/tools/check_live.py" --bin "$BIN" --promqlnames "$TOOLS/promqlnames" \
         --dashboard "$DEPLOY/grafana/clickgate-dashboard.json" --alerts-json "$WORK/alerts.json" \
-        --paths "$WORK/paths.json" --readme "$REPO/README.md" --src-telemetry "$REPO/src/telemetry.rs"
+        --paths "$WORK/paths.json" --readme "$REPO/README.md" --src-telemetry "$REPO/src/telemetry.rs" \
+        --compose-json "$WORK/compose.json" --k8s-json "base=$WORK/base.json" \
+        --k8s-json "production=$WORK/production.json" --example-secret-json "$WORK/example-secret.json"
 fi
 done_step
 
