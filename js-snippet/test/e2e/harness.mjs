@@ -80,10 +80,20 @@ keys = ["${WRITE_KEY}"]
 allowed_origins = ["*"]
 `,
   )
+  const gw = await spawnGateway(['--config', config, '--listen', '127.0.0.1:0'])
+  return { ...gw, topics }
+}
+
+/** `clickgate --dev` (mock Kafka, demo keys) from the repository root, where it finds js-snippet/. */
+export function startDevGateway() {
+  return spawnGateway(['--dev', '--listen', '127.0.0.1:0'], resolve(ROOT, '..'))
+}
+
+async function spawnGateway(args, cwd) {
   // clickgate reads CLICKGATE_<KEY> variables as settings: the test's own (CLICKGATE_BIN,
-  // CLICKGATE_TEST_KAFKA) and any from the shell must not leak into it; the file says it all.
+  // CLICKGATE_TEST_KAFKA) and any from the shell must not leak into it; the arguments say it all.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLICKGATE_')))
-  const child = spawn(BIN, ['--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd })
   const logs = []
   child.stderr.on('data', (d) => logs.push(String(d)))
   const addr = await new Promise((res, rej) => {
@@ -103,7 +113,6 @@ allowed_origins = ["*"]
   })
   return {
     url: `http://${addr}`,
-    topics,
     logs,
     stop: () => new Promise((r) => (child.exitCode != null ? r() : (child.once('exit', r), child.kill('SIGTERM')))),
   }
@@ -189,6 +198,8 @@ export async function consume(topic) {
   const kafka = new Kafka({ clientId: 'clickgate-js-e2e', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING })
   const consumer = kafka.consumer({ groupId: `${topic}-reader-${Math.random().toString(36).slice(2)}` })
   const messages = []
+  const problems = []
+  consumer.on(consumer.events.CRASH, (e) => problems.push(`consumer crashed: ${e.payload.error && e.payload.error.message}`))
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run({
@@ -204,7 +215,11 @@ export async function consume(topic) {
       const end = Date.now() + ms
       while (!pred(messages)) {
         if (Date.now() > end)
-          throw new Error(`timed out waiting for ${what}; got ${messages.length}: ` + JSON.stringify(messages.map((m) => [m.value.type, m.value.event || m.value.name || m.value.context?.page?.path, m.value.messageId])))
+          throw new Error(
+            `timed out waiting for ${what}; got ${messages.length}: ` +
+              JSON.stringify(messages.map((m) => [m.value.type, m.value.event || m.value.name || m.value.context?.page?.path, m.value.messageId])) +
+              (problems.length ? '\n' + problems.join('\n') : ''),
+          )
         await sleep(200)
       }
       return messages
