@@ -238,6 +238,10 @@ cmd_start() {
     mkdir -p "$DIR"
     printf 'PORT=%s\nCONTROLLER_PORT=%s\n' "$PORT" "$CONTROLLER_PORT" >"$DIR/broker.env"
     write_server_properties
+    # Keep one previous log when it grows past 20 MB (the log is appended to on every start).
+    if [[ -f "$DIR/kafka.log" ]] && (($(stat -c %s "$DIR/kafka.log") > 20 * 1024 * 1024)); then
+        mv -f "$DIR/kafka.log" "$DIR/kafka.log.1"
+    fi
     printf '\n===== kafka.sh start %s port=%s controller=%s =====\n' "$(date -Is)" "$PORT" "$CONTROLLER_PORT" >>"$DIR/kafka.log"
     format_storage_if_new
     log "starting Kafka $(cmd_version) on $BOOTSTRAP (controller $HOST:$CONTROLLER_PORT, dir $DIR)"
