@@ -13,7 +13,8 @@
 #   3. kustomize    base and overlays/production render; kubeconform -strict validates the output
 #   4. promtool     alert rules pass `promtool check rules` and their unit tests; prometheus.yml
 #                   passes `promtool check config`
-#   5. compose      docker-compose.yml loads with compose-go (what `docker compose config` runs)
+#   5. compose      docker-compose.yml loads with compose-go (what `docker compose config` runs);
+#                   the Dockerfile parses with BuildKit's parser and passes its parse-time lint rules
 #   6. static       cross-file agreement: topics, ports, probes, bucket, mounts, Connect sinks,
 #                   security context, grace period (deploy/tools/check_static.py)
 #   7. live         `clickgate --check-config` accepts every shipped config with the env each
@@ -75,8 +76,8 @@ go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_V
 go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
 # Our helpers (compose-go loader, PromQL selector extractor, YAML->JSON): rebuilt every run, which
 # the Go build cache makes a link step.
-(cd "$DEPLOY/tools/go" && go build -o "$TOOLS/" ./composecheck ./promqlnames ./yaml2json)
-echo "helpers: composecheck promqlnames yaml2json"
+(cd "$DEPLOY/tools/go" && go build -o "$TOOLS/" ./composecheck ./dockerfilecheck ./promqlnames ./yaml2json)
+echo "helpers: composecheck dockerfilecheck promqlnames yaml2json"
 done_step
 
 # ------------------------------------------------------------------------------------------------
@@ -139,10 +140,18 @@ done
 done_step
 
 # ------------------------------------------------------------------------------------------------
+step "Dockerfile (BuildKit parser + parse-time lint rules)"
+"$TOOLS/dockerfilecheck" "$DEPLOY/Dockerfile" >"$WORK/dockerfile.json"
+"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("stages:", " -> ".join(s["name"] or s["base"] for s in d["stages"]))' \
+    "$WORK/dockerfile.json"
+done_step
+
+# ------------------------------------------------------------------------------------------------
 step "static cross-checks"
 "$PYTHON" "$DEPLOY/tools/check_static.py" --deploy "$DEPLOY" \
     --compose-json "$WORK/compose.json" --prometheus-json "$WORK/prometheus.json" \
-    --base-json "$WORK/base.json" --prod-json "$WORK/production.json" --probes-out "$WORK/paths.json"
+    --base-json "$WORK/base.json" --prod-json "$WORK/production.json" \
+    --dockerfile-json "$WORK/dockerfile.json" --probes-out "$WORK/paths.json"
 done_step
 
 # ------------------------------------------------------------------------------------------------

@@ -299,6 +299,21 @@ def check_selectors(results, samples, families, declared, pending):
     return used
 
 
+def scrape_until_complete(addr, results, settle=6.0):
+    """Scrape /metrics until every metric the queries name is there, or `settle` seconds pass:
+    some gauges are refreshed by a periodic task (kafka.health_interval, 2 s by default)."""
+    wanted = {sel["name"] for r in results for sel in r.get("selectors", [])} - PROMETHEUS_SYNTHETIC
+    deadline = time.monotonic() + settle
+    while True:
+        status, _, body = request(addr, "GET", "/metrics")
+        check(status == 200, f"GET /metrics -> {status}")
+        samples, families = parse_exposition(body.decode())
+        missing = wanted - set(samples)
+        if not missing or time.monotonic() > deadline or status != 200:
+            return samples, families
+        time.sleep(0.5)
+
+
 def family_of(name):
     for suffix in HISTOGRAM_SUFFIXES:
         if name.endswith(suffix) and name[: -len(suffix)] in CONDITIONAL:
@@ -437,9 +452,7 @@ def main():
               f"POST /v1/batch with the dev key {key!r} -> {statuses['valid batch']}, expected 200")
         check(statuses["unknown key"] == 401, f"unknown write key -> {statuses['unknown key']}, expected 401")
         check_paths(app.addr, json.loads(args.paths.read_text()))
-        status, _, body = request(app.addr, "GET", "/metrics")
-        check(status == 200, f"GET /metrics -> {status}")
-        samples, families = parse_exposition(body.decode())
+        samples, families = scrape_until_complete(app.addr, results)
     finally:
         app.stop()
 
