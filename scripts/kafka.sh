@@ -59,7 +59,7 @@ cmd_install() {
     stamp="$(install_stamp)"
     if [[ -f "$KAFKA_CACHE/installed" && "$(cat "$KAFKA_CACHE/installed")" == "$stamp" ]] \
         && compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null && [[ -f "$CLASSES/KafkaProbe.class" ]]; then
-        log "installed already ($(ls "$LIBS"/kafka_2.13-*.jar | xargs -n1 basename)) in $LIBS"
+        log "installed already (Kafka $(cmd_version)) in $LIBS"
         return 0
     fi
     log "resolving Kafka jars with Maven into $LIBS"
@@ -81,7 +81,8 @@ cmd_install() {
     mkdir -p "$CLASSES"
     javac -nowarn -d "$CLASSES" -cp "$LIBS/*" "$KAFKA_HOME_SRC/KafkaProbe.java"
     printf '%s\n' "$stamp" >"$KAFKA_CACHE/installed"
-    log "installed Kafka $(cmd_version) ($(ls "$LIBS" | wc -l) jars, $(du -sh "$LIBS" | cut -f1))"
+    local jars=("$LIBS"/*.jar)
+    log "installed Kafka $(cmd_version) (${#jars[@]} jars, $(du -sh "$LIBS" | cut -f1))"
 }
 
 ensure_installed() {
@@ -98,10 +99,9 @@ run_java_tool() {
 }
 
 cmd_version() {
-    local jar
-    jar="$(ls "$LIBS"/kafka-clients-*.jar 2>/dev/null | head -n1)" || true
-    [[ -n "$jar" ]] || die "Kafka is not installed (run: scripts/kafka.sh install)"
-    jar="$(basename "$jar" .jar)"
+    local jars=("$LIBS"/kafka-clients-*.jar) jar
+    [[ -f "${jars[0]}" ]] || die "Kafka is not installed (run: scripts/kafka.sh install)"
+    jar="$(basename "${jars[0]}" .jar)"
     printf '%s\n' "${jar#kafka-clients-}"
 }
 
@@ -247,7 +247,7 @@ cmd_start() {
     log "starting Kafka $(cmd_version) on $BOOTSTRAP (controller $HOST:$CONTROLLER_PORT, dir $DIR)"
     # setsid: the broker gets its own session so a Ctrl-C in the calling terminal does not reach it;
     # the inner shell writes its own pid and then becomes the JVM, so the pid file names the JVM.
-    # shellcheck disable=SC2086 # HEAP_OPTS is a list of JVM flags
+    # shellcheck disable=SC2086,SC2016 # HEAP_OPTS is a list of JVM flags; $$ is the inner shell's
     setsid bash -c 'echo $$ >"$0/kafka.pid"; exec "$@"' "$DIR" \
         java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent \
         -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_HOME_SRC/log4j2-server.properties" \
