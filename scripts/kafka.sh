@@ -52,6 +52,9 @@ install_stamp() {
     } | sha256sum | cut -d' ' -f1
 }
 
+# Debian's Maven 3.8 prints colour-reset codes even in batch mode; drop them (pipefail keeps mvn's status).
+run_mvn() { mvn "$@" 2>&1 | sed -u $'s/\x1b\\[[0-9;]*m//g'; }
+
 cmd_install() {
     command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
     command -v mvn >/dev/null || die "mvn not found (needed to resolve the Kafka jars)"
@@ -70,7 +73,7 @@ cmd_install() {
         -DincludeScope=runtime -DoutputDirectory="$tmp")
     if [[ -n "${KAFKA_VERSION:-}" ]]; then mvn_args+=(-Dkafka.version="$KAFKA_VERSION"); fi
     # Retry once: a fresh machine occasionally sees a transient registry error.
-    if ! mvn "${mvn_args[@]}" && ! { log "mvn failed, retrying once"; sleep 3; mvn "${mvn_args[@]}"; }; then
+    if ! run_mvn "${mvn_args[@]}" && ! { log "mvn failed, retrying once"; sleep 3; run_mvn "${mvn_args[@]}"; }; then
         die "could not resolve the Kafka jars (see the Maven output above)"
     fi
     compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "Maven did not produce kafka_2.13-*.jar"
