@@ -199,7 +199,12 @@ export async function consume(topic) {
   const consumer = kafka.consumer({ groupId: `${topic}-reader-${Math.random().toString(36).slice(2)}` })
   const messages = []
   const problems = []
-  consumer.on(consumer.events.CRASH, (e) => problems.push(`consumer crashed: ${e.payload.error && e.payload.error.message}`))
+  const t0 = Date.now()
+  const note = (what) => problems.push(`+${Date.now() - t0} ms consumer ${what}`)
+  consumer.on(consumer.events.CRASH, (e) => note(`crashed: ${e.payload.error && e.payload.error.message}`))
+  consumer.on(consumer.events.REBALANCING, () => note('rebalancing'))
+  consumer.on(consumer.events.GROUP_JOIN, (e) => note(`joined, assigned ${JSON.stringify(e.payload.memberAssignment)}`))
+  consumer.on(consumer.events.STOP, () => note('stopped'))
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run({
