@@ -119,6 +119,12 @@ async function assertRawOncePerRequest(runId, log) {
     log.requests.map((req) => ids(req.body)).sort(),
     'each raw body is exactly one request the library sent',
   );
+  // "as received": byte for byte what the library sent, not a re-serialisation.
+  assert.deepEqual(
+    records.map((r) => r.value.body).sort(),
+    log.requests.map((req) => req.body).sort(),
+    'raw bodies are the request bodies as sent',
+  );
 }
 
 async function assertAbsent(runId, topics) {

@@ -98,6 +98,10 @@ def assert_raw_once_per_request(gateway, run_id: str, exchanges, user_agent_pref
     assert sorted(raw_batches) == sorted(sent_batches), (
         f"raw bodies do not match the requests sent:\nraw:  {sorted(raw_batches)}\nsent: {sorted(sent_batches)}"
     )
+    # "as received (decompressed)": byte for byte what the library sent, not a re-serialisation.
+    assert Counter(r.value["body"] for r in records) == Counter(ex.text for ex in exchanges), (
+        "raw bodies are not the request bodies as sent"
+    )
     return records
 
 
