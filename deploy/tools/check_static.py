@@ -20,6 +20,8 @@ mount path in one place without the other fails here:
     --from existing stages, slim runtime with the libraries librdkafka links, non-root USER,
     EXPOSE of the same port, no HEALTHCHECK, config path used by the manifests, toolchain pinned
     like rust-toolchain.toml.
+  * Grafana dashboard: unique panel ids, panels on the 24-column grid without overlaps, every
+    query bound to the $datasource variable and using only defined variables.
 
 usage: check_static.py --deploy DIR --compose-json FILE --base-json FILE --prod-json FILE
 (the JSON files are composecheck's and yaml2json's output for the rendered manifests).
@@ -439,6 +441,46 @@ def check_dockerfile(deploy, parsed):
         check({"**/target", "target", "/target"} & ignored, ".dockerignore must exclude target/")
 
 
+# ----------------------------------------------------------------------------- Grafana
+
+
+def check_dashboard(path):
+    """Structure only; the queries are checked against a live clickgate by check_live.py."""
+    where = f"dashboard {path.name}"
+    dash = json.loads(path.read_text())
+    check(dash.get("uid") and dash.get("title"), f"{where}: needs a uid and a title")
+    variables = {v["name"] for v in dash.get("templating", {}).get("list", [])}
+    check("datasource" in variables, f"{where}: no datasource variable (the dashboard would be tied to one UID)")
+    panels = []
+
+    def walk(items):
+        for panel in items:
+            panels.append(panel)
+            walk(panel.get("panels", []))
+
+    walk(dash.get("panels", []))
+    ids = [p.get("id") for p in panels]
+    check(len(ids) == len(set(ids)), f"{where}: duplicate panel ids")
+    cells = {}
+    for panel in panels:
+        title = panel.get("title", "?")
+        grid = panel.get("gridPos", {})
+        check(grid.get("x", 0) + grid.get("w", 0) <= 24, f"{where}: panel {title!r} is wider than the grid")
+        for x in range(grid.get("x", 0), grid.get("x", 0) + grid.get("w", 0)):
+            for y in range(grid.get("y", 0), grid.get("y", 0) + grid.get("h", 0)):
+                check((x, y) not in cells, f"{where}: panels {cells.get((x, y))!r} and {title!r} overlap")
+                cells[(x, y)] = title
+        if panel.get("type") == "row":
+            continue
+        check(panel.get("targets"), f"{where}: panel {title!r} has no query")
+        for target in panel.get("targets", []):
+            used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", target.get("expr", "")))
+            used = {u for u in used if not u.startswith("__")}
+            check(used <= variables, f"{where}: panel {title!r} uses undefined variables {sorted(used - variables)}")
+            ds = (target.get("datasource") or panel.get("datasource") or {}).get("uid")
+            check(ds == "${datasource}", f"{where}: panel {title!r} is not bound to the $datasource variable")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--deploy", required=True, type=Path)
@@ -462,6 +504,8 @@ def main():
     paths += check_k8s("production", json.loads(args.prod_json.read_text()),
                        external_secrets={"clickgate-credentials"})
     check_dockerfile(deploy, json.loads(args.dockerfile_json.read_text()))
+    for dashboard in sorted((deploy / "grafana").glob("*.json")):
+        check_dashboard(dashboard)
     args.probes_out.write_text(json.dumps(paths, indent=1))
 
     if FAILURES:
@@ -469,7 +513,7 @@ def main():
             print(f"FAIL  {failure}")
         print(f"check_static: {len(FAILURES)} problem(s)")
         sys.exit(1)
-    print("check_static: compose, connect sinks, kubernetes and Dockerfile agree "
+    print("check_static: compose, connect sinks, kubernetes, Dockerfile and dashboard agree "
           f"({len(paths)} probe/metrics paths handed to the live check)")
 
 
