@@ -461,14 +461,15 @@ def check_dashboard(path):
     walk(dash.get("panels", []))
     ids = [p.get("id") for p in panels]
     check(len(ids) == len(set(ids)), f"{where}: duplicate panel ids")
-    cells = {}
+    cells, overlaps = {}, set()
     for panel in panels:
         title = panel.get("title", "?")
         grid = panel.get("gridPos", {})
         check(grid.get("x", 0) + grid.get("w", 0) <= 24, f"{where}: panel {title!r} is wider than the grid")
         for x in range(grid.get("x", 0), grid.get("x", 0) + grid.get("w", 0)):
             for y in range(grid.get("y", 0), grid.get("y", 0) + grid.get("h", 0)):
-                check((x, y) not in cells, f"{where}: panels {cells.get((x, y))!r} and {title!r} overlap")
+                if (x, y) in cells:
+                    overlaps.add((cells[(x, y)], title))
                 cells[(x, y)] = title
         if panel.get("type") == "row":
             continue
@@ -479,6 +480,8 @@ def check_dashboard(path):
             check(used <= variables, f"{where}: panel {title!r} uses undefined variables {sorted(used - variables)}")
             ds = (target.get("datasource") or panel.get("datasource") or {}).get("uid")
             check(ds == "${datasource}", f"{where}: panel {title!r} is not bound to the $datasource variable")
+    for first, second in sorted(overlaps):
+        check(False, f"{where}: panels {first!r} and {second!r} overlap")
 
 
 def main():
