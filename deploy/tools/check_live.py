@@ -530,14 +530,20 @@ def main():
     declared = declared_metric_names(args.src_telemetry)
     pending = read_pending(args.pending)
     used = check_selectors(results, samples, families, declared, pending)
-    unused = sorted({family_of(n) for n in live} - {family_of(n) for n in used}
-                    - {n[: -len(s)] for n in used for s in HISTOGRAM_SUFFIXES if n.endswith(s)})
-    for name in sorted(pending & (declared | {family_of(n) for n in samples} | families)):
+    def base(name):
+        for suffix in HISTOGRAM_SUFFIXES:
+            if name.endswith(suffix) and name[: -len(suffix)] in families:
+                return name[: -len(suffix)]
+        return name
+
+    exported = {base(n) for n in samples}
+    unused = sorted({base(n) for n in live} - {base(n) for n in used})
+    for name in sorted(pending & (declared | exported | families)):
         note(f"{name} is declared or exported now: delete it from deploy/tools/pending-metrics.txt")
     if unused:
         note("exported but on no panel or alert: " + ", ".join(unused))
-    for note in NOTES:
-        print(f"  note: {note}")
+    for text in NOTES:
+        print(f"  note: {text}")
     if FAILURES:
         for failure in FAILURES:
             print(f"FAIL  {failure}")
