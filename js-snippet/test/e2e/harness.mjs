@@ -81,7 +81,18 @@ allowed_origins = ["*"]
 `,
   )
   const gw = await spawnGateway(['--config', config, '--listen', '127.0.0.1:0'])
-  return { ...gw, topics }
+  return {
+    ...gw,
+    topics,
+    /** Stop clickgate and delete this run's topics. */
+    async stop() {
+      await gw.stop()
+      const admin = new Kafka({ brokers: BROKERS.split(','), logLevel: logLevel.NOTHING }).admin()
+      await admin.connect()
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
+      await admin.disconnect()
+    },
+  }
 }
 
 /** `clickgate --dev` (mock Kafka, demo keys) from the repository root, where it finds js-snippet/. */
@@ -219,12 +230,22 @@ export async function consume(topic) {
     async until(pred, ms = 30000, what = 'events') {
       const end = Date.now() + ms
       while (!pred(messages)) {
-        if (Date.now() > end)
+        if (Date.now() > end) {
+          // is the log ahead of the consumer (a stalled reader) or not (nothing was produced)?
+          const admin = kafka.admin()
+          const offsets = await admin
+            .connect()
+            .then(() => admin.fetchTopicOffsets(topic))
+            .then((o) => JSON.stringify(o.map((p) => [p.partition, p.high])))
+            .catch((e) => String(e))
+          await admin.disconnect().catch(() => {})
+          problems.push(`high watermarks [partition, high]: ${offsets}`)
           throw new Error(
             `timed out waiting for ${what}; got ${messages.length}: ` +
               JSON.stringify(messages.map((m) => [m.value.type, m.value.event || m.value.name || m.value.context?.page?.path, m.value.messageId])) +
-              (problems.length ? '\n' + problems.join('\n') : ''),
+              '\n' + problems.join('\n'),
           )
+        }
         await sleep(200)
       }
       return messages
