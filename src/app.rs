@@ -15,6 +15,7 @@ use crate::enrich::Enricher;
 use crate::http::{self, AppState, Clock};
 use crate::pipeline::Pipeline;
 use crate::sink::kafka::KafkaSink;
+use crate::sink::tap::RecentEvents;
 use crate::sink::{EventSink, TopicTable};
 use crate::source::Sources;
 use crate::telemetry;
@@ -35,6 +36,14 @@ impl Application {
             let kafka = Arc::clone(&kafka);
             Arc::new(move || !kafka.is_fatal())
         };
+        if settings.demo_dir.is_some() {
+            // Dev mode: remember recent events for the demo page's live view.
+            let tap = Arc::new(RecentEvents::new(kafka));
+            let mut app =
+                Self::with_sink(settings, tap.clone(), alive, http::system_clock()).await?;
+            app.router = app.router.merge(http::recent_events_route(tap));
+            return Ok(app);
+        }
         Self::with_sink(settings, kafka, alive, http::system_clock()).await
     }
 

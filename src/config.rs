@@ -631,15 +631,18 @@ fn validate_topic(key: &str, topic: &TopicSettings) -> Result<(), ConfigError> {
 fn env_provider() -> Env {
     Env::prefixed("CLICKGATE_")
         .ignore(&["config", "log"])
-        .map(|key| {
-            let key = key.as_str().replace("__", ".");
-            for section in ENV_SECTIONS {
-                if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
-                    return format!("{section}.{rest}").into();
-                }
-            }
-            key.into()
-        })
+        .map(|key| env_key(key.as_str()).into())
+}
+
+/// The settings path an env var name (without the prefix) stands for.
+fn env_key(name: &str) -> String {
+    let key = name.to_ascii_lowercase().replace("__", ".");
+    for section in ENV_SECTIONS {
+        if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            return format!("{section}.{rest}");
+        }
+    }
+    key
 }
 
 #[cfg(test)]
@@ -740,6 +743,16 @@ mod tests {
         );
         let err = Settings::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("enrich.sessions.cookie"), "{err}");
+    }
+
+    #[test]
+    fn env_names_map_to_settings_paths() {
+        assert_eq!(env_key("LISTEN"), "listen");
+        assert_eq!(env_key("KAFKA_BROKERS"), "kafka.brokers");
+        assert_eq!(env_key("KAFKA_CREATE_TOPICS"), "kafka.create_topics");
+        assert_eq!(env_key("LIMITS_MAX_BODY_BYTES"), "limits.max_body_bytes");
+        assert_eq!(env_key("KAFKA__TOPICS__RAW__NAME"), "kafka.topics.raw.name");
+        assert_eq!(env_key("SHUTDOWN_TIMEOUT"), "shutdown_timeout");
     }
 
     #[test]

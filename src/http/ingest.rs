@@ -152,7 +152,13 @@ pub async fn ingest(
 }
 
 fn parse_error(e: &serde_json::Error) -> ApiError {
-    ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
+    if e.is_syntax() || e.is_eof() {
+        ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
+    } else {
+        ApiError::BadRequest(format!(
+            "the body must be a JSON object with a `batch` array of events: {e}"
+        ))
+    }
 }
 
 fn incoming(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Incoming {

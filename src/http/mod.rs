@@ -160,5 +160,16 @@ fn route_label(path: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// `GET /dev/recent`: the newest processed events, for the demo page.
+pub fn recent_events_route(tap: Arc<crate::sink::tap::RecentEvents>) -> Router {
+    Router::new().route(
+        "/dev/recent",
+        get(move || {
+            let tap = Arc::clone(&tap);
+            async move { axum::Json(tap.snapshot()) }
+        }),
+    )
+}
+
 /// Keeps the state type in one place for handlers that only need it.
 pub(crate) type AppStateRef = State<AppState>;
