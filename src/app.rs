@@ -54,11 +54,12 @@ impl Application {
         alive: Arc<dyn Fn() -> bool + Send + Sync>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let geo = Arc::new(GeoDatabases::open(GeoDatabases::paths(&settings.enrich.geo)));
+        let geo = Arc::new(GeoDatabases::open(GeoDatabases::paths(
+            &settings.enrich.geo,
+        )));
         geo.spawn_reloader(settings.enrich.geo.reload_interval);
         let enricher = Enricher::new(&settings.enrich, geo);
-        let pipeline =
-            Pipeline::with_enricher(&settings, enricher).map_err(anyhow::Error::msg)?;
+        let pipeline = Pipeline::with_enricher(&settings, enricher).map_err(anyhow::Error::msg)?;
         let state = AppState {
             pipeline: Arc::new(pipeline),
             sources: Arc::new(Sources::new(&settings.sources)),

@@ -126,8 +126,18 @@ impl Referrer<'_> {
 /// Search engines and social networks by a label of their host name
 /// (`google` matches `www.google.co.uk`) or by a whole domain.
 const SEARCH_LABELS: &[&str] = &[
-    "google", "bing", "duckduckgo", "yahoo", "yandex", "baidu", "ecosia", "qwant", "startpage",
-    "naver", "seznam", "sogou",
+    "google",
+    "bing",
+    "duckduckgo",
+    "yahoo",
+    "yandex",
+    "baidu",
+    "ecosia",
+    "qwant",
+    "startpage",
+    "naver",
+    "seznam",
+    "sogou",
 ];
 const SEARCH_DOMAINS: &[(&str, &str)] = &[("search.brave.com", "brave")];
 const SOCIAL_LABELS: &[&str] = &[
@@ -195,14 +205,14 @@ pub fn referrer<'a>(referrer: &'a str, page_host: Option<&str>) -> Option<Referr
             .find(|(d, _)| in_domain(host, d))
             .map(|(_, n)| *n)
     };
-    let (medium, name) = if let Some(n) = by_domain(SEARCH_DOMAINS).or(label_in(host, SEARCH_LABELS))
-    {
-        (Medium::Search, Some(n))
-    } else if let Some(n) = by_domain(SOCIAL_DOMAINS).or(label_in(host, SOCIAL_LABELS)) {
-        (Medium::Social, Some(n))
-    } else {
-        (Medium::External, None)
-    };
+    let (medium, name) =
+        if let Some(n) = by_domain(SEARCH_DOMAINS).or(label_in(host, SEARCH_LABELS)) {
+            (Medium::Search, Some(n))
+        } else if let Some(n) = by_domain(SOCIAL_DOMAINS).or(label_in(host, SOCIAL_LABELS)) {
+            (Medium::Social, Some(n))
+        } else {
+            (Medium::External, None)
+        };
     Some(Referrer {
         host: Cow::Borrowed(host),
         medium,
@@ -237,10 +247,19 @@ mod tests {
 
     #[test]
     fn hosts_are_extracted() {
-        assert_eq!(host("https://www.Google.com/search?q=x"), Some("www.Google.com"));
-        assert_eq!(host("http://user:pw@example.com:8080/"), Some("example.com"));
+        assert_eq!(
+            host("https://www.Google.com/search?q=x"),
+            Some("www.Google.com")
+        );
+        assert_eq!(
+            host("http://user:pw@example.com:8080/"),
+            Some("example.com")
+        );
         assert_eq!(host("https://[2001:db8::1]:443/"), Some("2001:db8::1"));
-        assert_eq!(host("android-app://com.google.android.gm/"), Some("com.google.android.gm"));
+        assert_eq!(
+            host("android-app://com.google.android.gm/"),
+            Some("com.google.android.gm")
+        );
         assert_eq!(host("/relative/path"), None);
         assert_eq!(host("not a url"), None);
         assert_eq!(host("https:///nohost"), None);
@@ -260,7 +279,10 @@ mod tests {
         let r = referrer("https://blog.shop.example/post", page).expect("ref");
         assert_eq!(r.medium, Medium::Internal);
         let r = referrer("https://news.example.org/a", page).expect("ref");
-        assert_eq!((r.host.as_ref(), r.medium), ("news.example.org", Medium::External));
+        assert_eq!(
+            (r.host.as_ref(), r.medium),
+            ("news.example.org", Medium::External)
+        );
         assert!(referrer("", page).is_none());
     }
 }

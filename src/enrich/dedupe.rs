@@ -99,7 +99,11 @@ mod tests {
         for i in 0..10_000 {
             d.first_time("web", &format!("m{i}"), 0);
         }
-        let held: usize = d.shards.iter().map(|s| s.lock().expect("lock").seen.len()).sum();
+        let held: usize = d
+            .shards
+            .iter()
+            .map(|s| s.lock().expect("lock").seen.len())
+            .sum();
         assert!(held <= SHARDS * 4, "{held}");
         assert!(d.first_time("web", "m0", 1).is_some(), "oldest forgotten");
     }

@@ -373,7 +373,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for NameOrText<'a> {
 }
 
 fn text(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 impl Record<'_> {
@@ -481,12 +483,26 @@ mod tests {
         let mut v4 = Writer::new("DBIP-City-Lite", 4, 1_700_000_000);
         v4.insert(
             "1.2.3.0/24",
-            &mmdb::dbip_city("AU", "Queensland", "Brisbane", -27.4679, 153.028, "Australia/Brisbane"),
+            &mmdb::dbip_city(
+                "AU",
+                "Queensland",
+                "Brisbane",
+                -27.4679,
+                153.028,
+                "Australia/Brisbane",
+            ),
         );
         let mut v6 = Writer::new("DBIP-City-Lite", 6, 1_700_000_000);
         v6.insert(
             "2001:db8::/32",
-            &mmdb::dbip_city("FR", "Ile-de-France", "Paris", 48.8534, 2.3488, "Europe/Paris"),
+            &mmdb::dbip_city(
+                "FR",
+                "Ile-de-France",
+                "Paris",
+                48.8534,
+                2.3488,
+                "Europe/Paris",
+            ),
         );
         let db = GeoDatabases::open(vec![
             write(&dir, "v4.mmdb", &v4),

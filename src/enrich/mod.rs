@@ -121,7 +121,10 @@ impl FailureKind {
 pub fn failure(kind: FailureKind, detail: fmt::Arguments<'_>) {
     static LOGGED: [AtomicBool; 5] = [const { AtomicBool::new(false) }; 5];
     metrics::counter!(names::ENRICHMENT_FAILURES, "kind" => kind.code()).increment(1);
-    let i = FailureKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+    let i = FailureKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(0);
     if !LOGGED[i].swap(true, Ordering::Relaxed) {
         tracing::warn!(
             kind = kind.code(),
@@ -257,7 +260,10 @@ impl Enricher {
                         });
                     }
                     None => {
-                        failure(FailureKind::Ip, format_args!("context.ip is not an address"));
+                        failure(
+                            FailureKind::Ip,
+                            format_args!("context.ip is not an address"),
+                        );
                         added.push(("ip", Added::Omit));
                     }
                 }
@@ -278,7 +284,8 @@ impl Enricher {
 
         // User agent and bot flag: the event's own `context.userAgent`
         // wins; the cache makes a repeat cost one hash lookup.
-        let event_ua = event_ua.and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok());
+        let event_ua =
+            event_ua.and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok());
         let shared;
         let agent: Option<&Agent> = match event_ua.as_deref() {
             Some(ua) if Some(ua) != info.user_agent || req.user_agent.is_none() => {
@@ -357,13 +364,19 @@ impl Enricher {
             referrer: Option<Cow<'p, str>>,
         }
         let Ok(page) = serde_json::from_str::<Page<'a>>(page.get()) else {
-            failure(FailureKind::Url, format_args!("context.page is not an object"));
+            failure(
+                FailureKind::Url,
+                format_args!("context.page is not an object"),
+            );
             return;
         };
         let url = page.url.filter(|u| !u.is_empty());
         let page_host = url.as_deref().and_then(campaign::host);
         if url.is_some() && page_host.is_none() {
-            failure(FailureKind::Url, format_args!("context.page.url is not an absolute URL"));
+            failure(
+                FailureKind::Url,
+                format_args!("context.page.url is not an absolute URL"),
+            );
         }
         if !client_campaign {
             let c = match &url {

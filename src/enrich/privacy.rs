@@ -33,12 +33,12 @@ impl IpPolicy {
             IpPolicy::Keep => Some(ip),
             IpPolicy::Drop => None,
             IpPolicy::Truncate { v4_bits, v6_bits } => Some(match ip {
-                IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(
-                    u32::from(v4) & prefix_mask_32(v4_bits),
-                )),
-                IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(
-                    u128::from(v6) & prefix_mask_128(v6_bits),
-                )),
+                IpAddr::V4(v4) => {
+                    IpAddr::V4(Ipv4Addr::from(u32::from(v4) & prefix_mask_32(v4_bits)))
+                }
+                IpAddr::V6(v6) => {
+                    IpAddr::V6(Ipv6Addr::from(u128::from(v6) & prefix_mask_128(v6_bits)))
+                }
             }),
         }
     }
@@ -90,15 +90,24 @@ mod tests {
 
     #[test]
     fn odd_prefixes_and_edges() {
-        assert_eq!(truncate(20, 48).apply(ip("10.1.255.9")), Some(ip("10.1.240.0")));
+        assert_eq!(
+            truncate(20, 48).apply(ip("10.1.255.9")),
+            Some(ip("10.1.240.0"))
+        );
         assert_eq!(truncate(0, 0).apply(ip("10.1.2.3")), Some(ip("0.0.0.0")));
-        assert_eq!(truncate(32, 128).apply(ip("10.1.2.3")), Some(ip("10.1.2.3")));
+        assert_eq!(
+            truncate(32, 128).apply(ip("10.1.2.3")),
+            Some(ip("10.1.2.3"))
+        );
         assert_eq!(truncate(24, 0).apply(ip("2001:db8::1")), Some(ip("::")));
     }
 
     #[test]
     fn drop_and_keep() {
         assert_eq!(IpPolicy::Drop.apply(ip("81.2.69.142")), None);
-        assert_eq!(IpPolicy::Keep.apply(ip("81.2.69.142")), Some(ip("81.2.69.142")));
+        assert_eq!(
+            IpPolicy::Keep.apply(ip("81.2.69.142")),
+            Some(ip("81.2.69.142"))
+        );
     }
 }

@@ -144,11 +144,7 @@ mod tests {
         for i in 0..10_000 {
             s.touch("web", &format!("v{i}"), 0);
         }
-        let held: usize = s
-            .shards
-            .iter()
-            .map(|m| m.lock().expect("lock").len())
-            .sum();
+        let held: usize = s.shards.iter().map(|m| m.lock().expect("lock").len()).sum();
         assert!(held <= 64 + 2 * SHARDS, "{held}");
     }
 }

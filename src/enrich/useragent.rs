@@ -61,8 +61,16 @@ const BOT_TOKENS: &[(&str, BotReason, &str)] = &[
     ("betteruptime", BotReason::Monitoring, "Better Uptime"),
     ("gtmetrix", BotReason::Monitoring, "GTmetrix"),
     ("kube-probe", BotReason::Monitoring, "kube-probe"),
-    ("elb-healthchecker", BotReason::Monitoring, "ELB health check"),
-    ("blackbox-exporter", BotReason::Monitoring, "Prometheus blackbox"),
+    (
+        "elb-healthchecker",
+        BotReason::Monitoring,
+        "ELB health check",
+    ),
+    (
+        "blackbox-exporter",
+        BotReason::Monitoring,
+        "Prometheus blackbox",
+    ),
     ("curl/", BotReason::HttpClient, "curl"),
     ("wget/", BotReason::HttpClient, "Wget"),
     ("python-requests", BotReason::HttpClient, "python-requests"),
@@ -71,7 +79,11 @@ const BOT_TOKENS: &[(&str, BotReason, &str)] = &[
     ("aiohttp", BotReason::HttpClient, "aiohttp"),
     ("go-http-client", BotReason::HttpClient, "Go http client"),
     ("okhttp", BotReason::HttpClient, "OkHttp"),
-    ("apache-httpclient", BotReason::HttpClient, "Apache HttpClient"),
+    (
+        "apache-httpclient",
+        BotReason::HttpClient,
+        "Apache HttpClient",
+    ),
     ("java/", BotReason::HttpClient, "Java"),
     ("libwww-perl", BotReason::HttpClient, "libwww-perl"),
     ("axios/", BotReason::HttpClient, "axios"),
@@ -82,7 +94,11 @@ const BOT_TOKENS: &[(&str, BotReason, &str)] = &[
     ("scrapy", BotReason::HttpClient, "Scrapy"),
     ("guzzlehttp", BotReason::HttpClient, "Guzzle"),
     ("googlebot", BotReason::Crawler, "Googlebot"),
-    ("google-inspectiontool", BotReason::Crawler, "Google-InspectionTool"),
+    (
+        "google-inspectiontool",
+        BotReason::Crawler,
+        "Google-InspectionTool",
+    ),
     ("adsbot-google", BotReason::Crawler, "AdsBot-Google"),
     ("bingbot", BotReason::Crawler, "bingbot"),
     ("yandex", BotReason::Crawler, "Yandex"),
@@ -90,7 +106,11 @@ const BOT_TOKENS: &[(&str, BotReason, &str)] = &[
     ("duckduckbot", BotReason::Crawler, "DuckDuckBot"),
     ("slurp", BotReason::Crawler, "Yahoo! Slurp"),
     ("applebot", BotReason::Crawler, "Applebot"),
-    ("facebookexternalhit", BotReason::Crawler, "facebookexternalhit"),
+    (
+        "facebookexternalhit",
+        BotReason::Crawler,
+        "facebookexternalhit",
+    ),
     ("twitterbot", BotReason::Crawler, "Twitterbot"),
     ("linkedinbot", BotReason::Crawler, "LinkedInBot"),
     ("slackbot", BotReason::Crawler, "Slackbot"),
@@ -170,8 +190,7 @@ pub fn parse(user_agent: &str) -> Agent {
         let device_type = match r.category {
             "pc" => Some("desktop"),
             "smartphone"
-                if r.os == "iPad"
-                    || (r.os == "Android" && !user_agent.contains("Mobile")) =>
+                if r.os == "iPad" || (r.os == "Android" && !user_agent.contains("Mobile")) =>
             {
                 Some("tablet")
             }
@@ -314,8 +333,10 @@ mod tests {
             "python-requests"
         );
         assert_eq!(
-            json(&parse("Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)").bot)
-                ["reason"],
+            json(
+                &parse("Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)")
+                    .bot
+            )["reason"],
             "monitoring"
         );
         assert!(parse(

@@ -41,9 +41,8 @@ pub async fn network_user_id(
     }
     let mut response = next.run(req).await;
     if response.status().is_success() {
-        let set = format!(
-            "{name}={id}; Max-Age={ONE_YEAR_SECS}; Path=/; HttpOnly; Secure; SameSite=Lax"
-        );
+        let set =
+            format!("{name}={id}; Max-Age={ONE_YEAR_SECS}; Path=/; HttpOnly; Secure; SameSite=Lax");
         if let Ok(v) = HeaderValue::from_str(&set) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
@@ -60,7 +59,9 @@ fn cookie_value<'h>(header: &'h str, name: &str) -> Option<&'h str> {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim())
         .filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -70,7 +71,10 @@ mod tests {
 
     #[test]
     fn finds_only_well_formed_ids() {
-        assert_eq!(cookie_value("a=1; cg_nuid=abc-123; b=2", "cg_nuid"), Some("abc-123"));
+        assert_eq!(
+            cookie_value("a=1; cg_nuid=abc-123; b=2", "cg_nuid"),
+            Some("abc-123")
+        );
         assert_eq!(cookie_value("cg_nuid=<script>", "cg_nuid"), None);
         assert_eq!(cookie_value("other=x", "cg_nuid"), None);
     }

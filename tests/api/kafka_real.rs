@@ -97,7 +97,7 @@ async fn events_raw_and_dead_letters_land_in_kafka_with_keys_and_envelope() {
     assert_eq!(env["body"], body);
     assert_eq!(env["userAgent"], "e2e-test/1.0");
     assert_eq!(env["writeKey"], SERVER_KEY);
-    assert_eq!(env["clientIp"], "127.0.0.1");
+    assert_eq!(env["clientIp"], "127.0.0.0", "truncated to /24 by default");
     assert!(env["requestId"].is_string() && env["receivedAt"].is_string());
 
     let dlq = consume(&brokers, &format!("{prefix}.dlq"), 1);
