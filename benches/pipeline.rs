@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use clickgate::config::{Secret, Settings, SourceKind, SourceSettings};
-use clickgate::event::wire::{split_batch, BatchBody};
+use clickgate::event::wire::BatchBody;
 use clickgate::pipeline::{Events, Pipeline, RequestInfo};
 use clickgate::source::Sources;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -36,13 +36,15 @@ fn event(i: usize) -> serde_json::Value {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut settings = Settings::default();
-    settings.sources = vec![SourceSettings {
-        name: "web".into(),
-        kind: SourceKind::Browser,
-        keys: vec![Secret::new("pk_bench")],
-        allowed_origins: vec!["*".into()],
-    }];
+    let settings = Settings {
+        sources: vec![SourceSettings {
+            name: "web".into(),
+            kind: SourceKind::Browser,
+            keys: vec![Secret::new("pk_bench")],
+            allowed_origins: vec!["*".into()],
+        }],
+        ..Settings::default()
+    };
     let pipeline = Pipeline::new(&settings).expect("pipeline");
     let sources = Sources::new(&settings.sources);
     let source = sources.get("pk_bench").expect("source");
@@ -61,7 +63,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let parsed: BatchBody<'_> =
                     serde_json::from_slice(black_box(body)).expect("parses");
-                let events = split_batch(parsed.batch.expect("batch")).expect("events");
+                let events = parsed.batch.expect("batch");
                 let info = RequestInfo {
                     request_id: "0193a4c2-7d1e-7000-8000-000000000000",
                     received_at,
