@@ -30,6 +30,9 @@ pub struct Application {
 impl Application {
     /// Connects to Kafka (checking or creating the topics) and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Install the recorder before anything records (the sink sets gauges
+        // while connecting).
+        telemetry::metrics_handle();
         let topics = TopicTable::new(&settings.kafka, &settings.routes);
         let kafka = KafkaSink::connect(&settings.kafka, topics).await?;
         let alive = {

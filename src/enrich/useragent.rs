@@ -237,10 +237,12 @@ pub fn parse(user_agent: &str) -> Agent {
 
 const SHARDS: usize = 16;
 
+type Shard = Mutex<Generations<Box<str>, Arc<Agent>>>;
+
 /// Parsed user agents, cached by string in shards so that requests on
 /// different threads rarely wait for one another.
 pub struct UserAgents {
-    shards: Box<[Mutex<Generations<Box<str>, Arc<Agent>>>]>,
+    shards: Box<[Shard]>,
 }
 
 impl UserAgents {

@@ -36,6 +36,7 @@ function decode(topic, partition, message) {
     offset: Number(message.offset),
     key: message.key === null ? null : message.key.toString('utf8'),
     value,
+    text,
     headers,
   };
 }
