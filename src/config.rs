@@ -217,6 +217,9 @@ pub struct EnrichSettings {
     pub dedupe: DedupeSettings,
 }
 
+/// Where the binary looks for geo databases unless told otherwise.
+pub const DEFAULT_GEO_DIRECTORY: &str = ".cache/geo";
+
 /// `[enrich.geo]`: MaxMind-format databases (GeoIP2/GeoLite2 City or
 /// Country, or DB-IP Lite).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -226,8 +229,10 @@ pub struct GeoSettings {
     /// ships IPv4 and IPv6 as two files). Empty: every `*.mmdb` file in
     /// `directory`, if there are any.
     pub databases: Vec<PathBuf>,
-    /// Where to look for databases when `databases` is empty.
-    pub directory: PathBuf,
+    /// Where to look for databases when `databases` is empty. The binary
+    /// defaults to `.cache/geo` (where `scripts/get-geo-db.sh` puts them);
+    /// settings built in code default to none. `""` turns the search off.
+    pub directory: Option<PathBuf>,
     /// How often the files are checked for replacement (hot reload).
     #[serde(with = "humantime_serde")]
     pub reload_interval: Duration,
@@ -237,7 +242,7 @@ impl Default for GeoSettings {
     fn default() -> Self {
         Self {
             databases: Vec::new(),
-            directory: PathBuf::from(".cache/geo"),
+            directory: None,
             reload_interval: Duration::from_secs(30),
         }
     }
@@ -462,7 +467,9 @@ impl Settings {
     /// Layers defaults, the optional TOML file, `CLICKGATE_*` env vars and
     /// CLI flags, then validates.
     pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut defaults = Settings::default();
+        defaults.enrich.geo.directory = Some(PathBuf::from(DEFAULT_GEO_DIRECTORY));
+        let mut figment = Figment::from(Serialized::defaults(defaults));
         if let Some(path) = file {
             if !path.exists() {
                 return Err(invalid(
@@ -758,6 +765,25 @@ mod tests {
         assert_eq!(env_key("LIMITS_MAX_BODY_BYTES"), "limits.max_body_bytes");
         assert_eq!(env_key("KAFKA__TOPICS__RAW__NAME"), "kafka.topics.raw.name");
         assert_eq!(env_key("SHUTDOWN_TIMEOUT"), "shutdown_timeout");
+    }
+
+    #[test]
+    fn only_the_binary_searches_the_default_geo_directory() {
+        let cli = CliOverrides {
+            dev_sources: Some(vec![SourceSettings {
+                name: "web".into(),
+                kind: SourceKind::Browser,
+                keys: vec![Secret::new("k")],
+                allowed_origins: vec![],
+            }]),
+            ..CliOverrides::default()
+        };
+        let loaded = Settings::load(None, &cli).expect("valid");
+        assert_eq!(
+            loaded.enrich.geo.directory.as_deref(),
+            Some(Path::new(DEFAULT_GEO_DIRECTORY))
+        );
+        assert_eq!(Settings::from_toml(MINIMAL).expect("valid").enrich.geo.directory, None);
     }
 
     #[test]

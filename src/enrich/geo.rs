@@ -95,7 +95,12 @@ impl GeoDatabases {
         if !settings.databases.is_empty() {
             return settings.databases.clone();
         }
-        let Ok(dir) = std::fs::read_dir(&settings.directory) else {
+        let Some(dir) = settings
+            .directory
+            .as_ref()
+            .filter(|d| !d.as_os_str().is_empty())
+            .and_then(|d| std::fs::read_dir(d).ok())
+        else {
             return Vec::new();
         };
         let mut found: Vec<PathBuf> = dir
@@ -560,7 +565,7 @@ mod tests {
         std::fs::write(dir.join("a.mmdb"), b"x").expect("write");
         std::fs::write(dir.join("readme.txt"), b"x").expect("write");
         let settings = GeoSettings {
-            directory: dir.clone(),
+            directory: Some(dir.clone()),
             ..GeoSettings::default()
         };
         assert_eq!(

@@ -420,3 +420,33 @@ async fn no_cookie_by_default() {
     assert!(res.headers().get("set-cookie").is_none());
     assert!(events(&sink)[0]["context"].get("networkUserId").is_none());
 }
+
+/// Against the real DB-IP Lite database (`scripts/get-geo-db.sh`), when
+/// `CLICKGATE_TEST_DBIP` names its directory (CI sets it): the flat schema
+/// is read from the published files, IPv4 and IPv6.
+#[test]
+fn the_real_dbip_lite_database_is_read_when_present() {
+    let Ok(dir) = std::env::var("CLICKGATE_TEST_DBIP") else {
+        eprintln!("CLICKGATE_TEST_DBIP not set: the real-database check did not run");
+        return;
+    };
+    use clickgate::enrich::geo::{GeoDatabases, GeoLookup};
+    let settings = clickgate::config::GeoSettings {
+        directory: Some(PathBuf::from(dir)),
+        ..Default::default()
+    };
+    let paths = GeoDatabases::paths(&settings);
+    assert!(!paths.is_empty(), "no .mmdb files in {:?}", settings.directory);
+    let db = GeoDatabases::open(paths);
+    for ip in ["8.8.8.8", "2001:4860:4860::8888"] {
+        let l = db
+            .locate(ip.parse().expect("address"))
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("{ip} not found"));
+        // The free data moves between releases; check the shape, not a place.
+        let cc = l.country_code.as_deref().unwrap_or_default();
+        assert!(cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()), "{ip}: {l:?}");
+        assert!(l.city.is_some() && l.latitude.is_some() && l.longitude.is_some(), "{ip}: {l:?}");
+    }
+    assert_eq!(db.locate("127.0.0.1".parse().expect("address")).expect("lookup"), None);
+}
