@@ -57,9 +57,14 @@ impl Application {
         alive: Arc<dyn Fn() -> bool + Send + Sync>,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let geo = Arc::new(GeoDatabases::open(GeoDatabases::paths(
-            &settings.enrich.geo,
-        )));
+        let metrics = telemetry::metrics_handle();
+        // Reading the databases is blocking file I/O (tens of MB).
+        let paths = GeoDatabases::paths(&settings.enrich.geo);
+        let geo = Arc::new(
+            tokio::task::spawn_blocking(move || GeoDatabases::open(paths))
+                .await
+                .context("loading the geo databases")?,
+        );
         geo.spawn_reloader(settings.enrich.geo.reload_interval);
         let enricher = Enricher::new(&settings.enrich, geo);
         let pipeline = Pipeline::with_enricher(&settings, enricher).map_err(anyhow::Error::msg)?;
@@ -69,7 +74,7 @@ impl Application {
             sink: Arc::clone(&sink),
             limits: Arc::new(settings.limits.clone()),
             clock,
-            metrics: telemetry::metrics_handle(),
+            metrics,
             alive,
         };
         let router = http::router(state, &settings);

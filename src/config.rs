@@ -783,7 +783,14 @@ mod tests {
             loaded.enrich.geo.directory.as_deref(),
             Some(Path::new(DEFAULT_GEO_DIRECTORY))
         );
-        assert_eq!(Settings::from_toml(MINIMAL).expect("valid").enrich.geo.directory, None);
+        assert_eq!(
+            Settings::from_toml(MINIMAL)
+                .expect("valid")
+                .enrich
+                .geo
+                .directory,
+            None
+        );
     }
 
     #[test]

@@ -134,6 +134,16 @@ pub fn failure(kind: FailureKind, detail: fmt::Arguments<'_>) {
     }
 }
 
+/// A JSON string value, borrowed unless it has escapes.
+fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(s) => Some(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .ok()
+            .map(Cow::Owned),
+    }
+}
+
 /// What happens to an event after enrichment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -237,17 +247,15 @@ impl Enricher {
         let client_referrer = ctx.get("referrer").is_some();
         let page = ctx.get("page");
         let event_ua = ctx.get("userAgent");
-        let mut added: Vec<(&'static str, Added<'a>)> = Vec::with_capacity(8);
+        let added = &mut event.context_added;
+        added.reserve(8);
 
         // IP and location. A server source may pass its visitor's address
         // in `context.ip`; a browser's own claim is replaced by the
         // address the request came from.
         match (info.source.kind, client_ip) {
             (SourceKind::Server, Some(raw)) => {
-                match serde_json::from_str::<Cow<'_, str>>(raw.get())
-                    .ok()
-                    .and_then(|t| t.trim().parse::<IpAddr>().ok())
-                {
+                match json_str(raw).and_then(|t| t.trim().parse::<IpAddr>().ok()) {
                     Some(ip) => {
                         if !client_location {
                             if let Some(l) = self.locate(ip) {
@@ -284,8 +292,7 @@ impl Enricher {
 
         // User agent and bot flag: the event's own `context.userAgent`
         // wins; the cache makes a repeat cost one hash lookup.
-        let event_ua =
-            event_ua.and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok());
+        let event_ua = event_ua.and_then(json_str);
         let shared;
         let agent: Option<&Agent> = match event_ua.as_deref() {
             Some(ua) if Some(ua) != info.user_agent || req.user_agent.is_none() => {
@@ -325,12 +332,11 @@ impl Enricher {
         }
 
         if let Some(page) = page.filter(|_| !client_campaign || !client_referrer) {
-            self.page(page, client_campaign, client_referrer, &mut added);
+            self.page(page, client_campaign, client_referrer, added);
         }
         if let Some(id) = info.network_user_id {
             added.push(("networkUserId", Added::Text(Cow::Borrowed(id))));
         }
-        event.context_added.extend(added);
 
         if is_bot && self.drop_bots {
             return Verdict::Bot;

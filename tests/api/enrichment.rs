@@ -436,7 +436,11 @@ fn the_real_dbip_lite_database_is_read_when_present() {
         ..Default::default()
     };
     let paths = GeoDatabases::paths(&settings);
-    assert!(!paths.is_empty(), "no .mmdb files in {:?}", settings.directory);
+    assert!(
+        !paths.is_empty(),
+        "no .mmdb files in {:?}",
+        settings.directory
+    );
     let db = GeoDatabases::open(paths);
     for ip in ["8.8.8.8", "2001:4860:4860::8888"] {
         let l = db
@@ -445,8 +449,50 @@ fn the_real_dbip_lite_database_is_read_when_present() {
             .unwrap_or_else(|| panic!("{ip} not found"));
         // The free data moves between releases; check the shape, not a place.
         let cc = l.country_code.as_deref().unwrap_or_default();
-        assert!(cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()), "{ip}: {l:?}");
-        assert!(l.city.is_some() && l.latitude.is_some() && l.longitude.is_some(), "{ip}: {l:?}");
+        assert!(
+            cc.len() == 2 && cc.bytes().all(|b| b.is_ascii_uppercase()),
+            "{ip}: {l:?}"
+        );
+        assert!(
+            l.city.is_some() && l.latitude.is_some() && l.longitude.is_some(),
+            "{ip}: {l:?}"
+        );
     }
-    assert_eq!(db.locate("127.0.0.1".parse().expect("address")).expect("lookup"), None);
+    assert_eq!(
+        db.locate("127.0.0.1".parse().expect("address"))
+            .expect("lookup"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn skew_duplicates_and_enrichment_failures_show_in_metrics() {
+    let mut s = settings();
+    s.enrich.geo.databases = vec![tempdir().join("absent.mmdb")];
+    let (app, _sink) = spawn_memory(s).await;
+    let body = json!({"batch": [{"type": "page", "anonymousId": "a", "messageId": "dup",
+        "timestamp": "2024-05-01T13:00:00Z", "context": {"page": {"url": "nope"}}}],
+        "sentAt": "2024-05-01T13:00:01Z"});
+
+    post(&app, BROWSER_KEY, "%%%", body.clone()).await;
+    post(&app, BROWSER_KEY, "%%%", body).await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+
+    for needle in [
+        "clickgate_clock_skew_seconds_bucket",
+        "clickgate_duplicates_dropped_total",
+        "clickgate_enrichment_failures_total{kind=\"geo_database\"}",
+        "clickgate_enrichment_failures_total{kind=\"user_agent\"}",
+        "clickgate_enrichment_failures_total{kind=\"url\"}",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from /metrics");
+    }
 }
