@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -48,6 +48,14 @@ pub async fn network_user_id(
         }
     }
     response
+}
+
+/// The id the layer put on the request, if the cookie is on.
+pub fn from_request(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(NETWORK_USER_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// The value of cookie `name` in a `Cookie` header, if it looks like an id

@@ -38,20 +38,6 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    pub fn new(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Self {
-        let network_user_id = headers
-            .get(super::cookie::NETWORK_USER_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Self {
-            peer,
-            headers,
-            query,
-            path: uri.path().to_owned(),
-            network_user_id,
-        }
-    }
-
     fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -162,7 +148,13 @@ fn parse_error(e: &serde_json::Error) -> ApiError {
 }
 
 fn incoming(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Incoming {
-    Incoming::new(peer, headers, query, uri)
+    Incoming {
+        peer,
+        network_user_id: super::cookie::from_request(&headers),
+        headers,
+        query,
+        path: uri.path().to_owned(),
+    }
 }
 
 /// `POST /v1/batch`.

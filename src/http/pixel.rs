@@ -132,7 +132,13 @@ pub async fn pixel(
     headers: HeaderMap,
     _body: Body,
 ) -> Response {
-    let incoming = Incoming::new(peer, headers, query, &uri);
+    let incoming = Incoming {
+        peer,
+        network_user_id: super::cookie::from_request(&headers),
+        headers,
+        query,
+        path: uri.path().to_owned(),
+    };
     match track_pixel(&state, &incoming).await {
         Ok(outcome) => gif(outcome),
         Err(e) => gif(e.code()),
