@@ -6,21 +6,45 @@
 //! timer and no per-entry bookkeeping.
 
 use std::borrow::Borrow;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
-pub struct Generations<K, V> {
-    current: HashMap<K, V>,
-    previous: HashMap<K, V>,
+/// A hasher for keys that already are well-mixed 64-bit hashes: it passes
+/// them through instead of hashing them again.
+#[derive(Default, Clone, Copy)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used for u64 keys; fold anything else in simply.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Build hasher for maps keyed by pre-computed hashes.
+pub type PassThroughState = BuildHasherDefault<PassThrough>;
+
+pub struct Generations<K, V, S = RandomState> {
+    current: HashMap<K, V, S>,
+    previous: HashMap<K, V, S>,
     half: usize,
 }
 
-impl<K: Hash + Eq, V> Generations<K, V> {
+impl<K: Hash + Eq, V, S: BuildHasher + Default> Generations<K, V, S> {
     /// Holds at most `capacity` entries (at least 2).
     pub fn new(capacity: usize) -> Self {
         Self {
-            current: HashMap::new(),
-            previous: HashMap::new(),
+            current: HashMap::default(),
+            previous: HashMap::default(),
             half: (capacity / 2).max(1),
         }
     }
@@ -68,7 +92,7 @@ mod tests {
 
     #[test]
     fn stays_within_capacity_and_keeps_recently_used_entries() {
-        let mut g = Generations::new(4);
+        let mut g: Generations<i32, i32> = Generations::new(4);
         for i in 0..100 {
             g.insert(i, i);
             assert!(g.len() <= 4);

@@ -3,18 +3,20 @@
 //! 64-bit hashes of source and id in sharded FIFO windows. Ids of a request
 //! whose publish failed are forgotten again, so the client's retry lands.
 
-use std::collections::hash_map::RandomState;
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use super::cache::PassThroughState;
 
 const SHARDS: usize = 32;
 
 #[derive(Default)]
 struct Window {
     /// id hash → when it was seen (ms).
-    seen: HashMap<u64, i64>,
+    seen: HashMap<u64, i64, PassThroughState>,
     /// Insertion order, for expiry by time and by count.
     order: VecDeque<(u64, i64)>,
 }
@@ -54,16 +56,21 @@ impl Dedupe {
                 break;
             }
             w.order.pop_front();
-            if w.seen.get(&k) == Some(&at) {
-                w.seen.remove(&k);
+            // Only if not seen again since (after being forgotten).
+            if let Entry::Occupied(e) = w.seen.entry(k) {
+                if *e.get() == at {
+                    e.remove();
+                }
             }
         }
-        if w.seen.contains_key(&key) {
-            return None;
+        match w.seen.entry(key) {
+            Entry::Occupied(_) => None,
+            Entry::Vacant(v) => {
+                v.insert(now_ms);
+                w.order.push_back((key, now_ms));
+                Some(Seen(key))
+            }
         }
-        w.seen.insert(key, now_ms);
-        w.order.push_back((key, now_ms));
-        Some(Seen(key))
     }
 
     /// Forgets ids whose events did not reach the sink.

@@ -134,6 +134,29 @@ pub fn failure(kind: FailureKind, detail: fmt::Arguments<'_>) {
     }
 }
 
+/// A string field that borrows from the JSON unless it has escapes (serde
+/// would copy an `Option<Cow<str>>` field every time).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
 /// A JSON string value, borrowed unless it has escapes.
 fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
     match serde_json::from_str::<&str>(raw.get()) {
@@ -365,9 +388,9 @@ impl Enricher {
         #[derive(Deserialize)]
         struct Page<'p> {
             #[serde(borrow, default)]
-            url: Option<Cow<'p, str>>,
+            url: Option<Text<'p>>,
             #[serde(borrow, default)]
-            referrer: Option<Cow<'p, str>>,
+            referrer: Option<Text<'p>>,
         }
         let Ok(page) = serde_json::from_str::<Page<'a>>(page.get()) else {
             failure(
@@ -376,7 +399,8 @@ impl Enricher {
             );
             return;
         };
-        let url = page.url.filter(|u| !u.is_empty());
+        let url = page.url.map(|t| t.0).filter(|u| !u.is_empty());
+        let page_referrer = page.referrer.map(|t| t.0);
         let page_host = url.as_deref().and_then(campaign::host);
         if url.is_some() && page_host.is_none() {
             failure(
@@ -397,14 +421,14 @@ impl Enricher {
         if client_referrer {
             return;
         }
-        let r = match page.referrer.as_ref().filter(|r| !r.is_empty()) {
+        let r = match page_referrer.as_ref().filter(|r| !r.is_empty()) {
             None => None,
             Some(Cow::Borrowed(r)) => campaign::referrer(r, page_host),
             Some(Cow::Owned(r)) => campaign::referrer(r, page_host).map(Referrer::into_owned),
         };
         match r {
             Some(r) => added.push(("referrer", Added::Referrer(r))),
-            None if page.referrer.as_ref().is_some_and(|r| !r.is_empty()) => failure(
+            None if page_referrer.as_ref().is_some_and(|r| !r.is_empty()) => failure(
                 FailureKind::Url,
                 format_args!("context.page.referrer is not an absolute URL"),
             ),

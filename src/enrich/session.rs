@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::cache::Generations;
+use super::cache::{Generations, PassThroughState};
 
 /// `context.session` as clickgate derives it; the same shape the browser
 /// snippet sends (`id` is the session's start in epoch milliseconds).
@@ -33,7 +33,7 @@ struct Visit {
 const SHARDS: usize = 32;
 
 pub struct Sessions {
-    shards: Box<[Mutex<Generations<u64, Visit>>]>,
+    shards: Box<[Mutex<Generations<u64, Visit, PassThroughState>>]>,
     hasher: RandomState,
     timeout_ms: i64,
 }
@@ -58,7 +58,7 @@ impl Sessions {
         source.hash(&mut h);
         visitor.hash(&mut h);
         let key = h.finish();
-        let shard = &self.shards[(key as usize) % SHARDS];
+        let shard = &self.shards[(key >> 32) as usize % SHARDS];
         let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(v) = map.get_mut(&key) {
             if at_ms.saturating_sub(v.last_ms) <= self.timeout_ms {
