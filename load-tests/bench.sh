@@ -84,7 +84,7 @@ json.dump({
     "cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem / 1024 / 1024, 1),
     "kernel": platform.release(),
     "kafka": sh("bash", "scripts/kafka.sh", "version"),
-    "clickgate": sh(sys.argv[2], "--version"), "commit": sh("git", "rev-parse", "--short", "HEAD"),
+    "clickgate": sh(sys.argv[2], "--version"), "commit": sh("git", "-C", os.path.dirname(os.path.abspath(sys.argv[2])), "rev-parse", "--short", "HEAD"),
     "rustc": sh("rustc", "--version"),
     "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
 }, open(sys.argv[1], "w"), indent=2)
