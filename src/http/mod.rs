@@ -85,11 +85,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .merge(ingest)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/metrics", get(ops::metrics))
+        .route("/snippet/clickgate.min.js", get(snippet));
     if let Some(dir) = &settings.demo_dir {
-        app = app
-            .nest_service("/demo", ServeDir::new(dir.join("demo")))
-            .nest_service("/snippet", ServeDir::new(dir.join("dist")));
+        app = app.nest_service("/demo", ServeDir::new(dir.join("demo")));
     }
     app.layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(record_request))
@@ -104,6 +103,23 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 fn cookie_name(settings: &Settings) -> Option<Arc<str>> {
     let e = &settings.enrich;
     (e.sessions.cookie && !e.privacy.cookieless).then(|| Arc::from(e.sessions.cookie_name.as_str()))
+}
+
+/// The browser tracker, built into the binary so a site can load it from
+/// its own clickgate (first party; no third-party script host).
+const SNIPPET: &[u8] = include_bytes!("../../js-snippet/dist/clickgate.min.js");
+
+async fn snippet() -> impl IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SNIPPET,
+    )
 }
 
 async fn shed(err: BoxError) -> ApiError {

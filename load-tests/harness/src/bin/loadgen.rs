@@ -50,7 +50,10 @@ struct Opts {
 
 #[derive(Default)]
 struct Stats {
+    /// Scheduled send time → response read (what a client waits).
     hist: Option<Histogram<u64>>,
+    /// Actual send → response read (what the server took).
+    service: Option<Histogram<u64>>,
     statuses: BTreeMap<String, u64>,
     requests: u64,
     requests_window: u64,
@@ -66,6 +69,9 @@ impl Stats {
     }
     fn merge(&mut self, o: Stats) {
         if let (Some(a), Some(b)) = (&mut self.hist, &o.hist) {
+            a.add(b).expect("same histogram bounds");
+        }
+        if let (Some(a), Some(b)) = (&mut self.service, &o.service) {
             a.add(b).expect("same histogram bounds");
         }
         for (k, v) in o.statuses {
@@ -153,6 +159,7 @@ async fn run(args: Args) {
         .collect();
     let mut total = Stats {
         hist: Some(histogram()),
+        service: Some(histogram()),
         ..Stats::default()
     };
     for w in workers {
@@ -187,6 +194,7 @@ async fn run(args: Args) {
         "acked_events_per_s": total.acked_events_window as f64 / window,
         "failed_ratio": failed_ratio(&total),
         "latency_ms": latency_json(hist),
+        "service_ms": latency_json(total.service.as_ref().expect("histogram")),
         "generator_cpu_s": gen_cpu,
         "watched": watched,
     });
@@ -224,6 +232,7 @@ async fn connect(host: &str) -> std::io::Result<SendRequest<Full<Bytes>>> {
 async fn worker(opts: std::sync::Arc<Opts>, w: usize) -> Stats {
     let mut stats = Stats {
         hist: Some(histogram()),
+        service: Some(histogram()),
         ..Stats::default()
     };
     let mut rng = Rng::new(w as u64 + 1);
@@ -282,6 +291,7 @@ async fn worker(opts: std::sync::Arc<Opts>, w: usize) -> Stats {
             .header("content-type", "text/plain;charset=UTF-8")
             .body(Full::new(Bytes::from(body)))
             .expect("valid request");
+        let sent = Instant::now();
         let result = tokio::time::timeout(opts.timeout, async {
             s.ready().await?;
             let resp = s.send_request(req).await?;
@@ -319,6 +329,9 @@ async fn worker(opts: std::sync::Arc<Opts>, w: usize) -> Stats {
             let us = done.saturating_duration_since(scheduled).as_micros() as u64;
             if let Some(h) = stats.hist.as_mut() {
                 let _ = h.record(us.max(1));
+            }
+            if let Some(h) = stats.service.as_mut() {
+                let _ = h.record((done.saturating_duration_since(sent).as_micros() as u64).max(1));
             }
         }
     }
