@@ -189,6 +189,8 @@ pub struct RequestEnrichment {
 
 /// Enrichment for the whole process; cheap to share between requests.
 pub struct Enricher {
+    /// False only for [`Enricher::passthrough`].
+    enabled: bool,
     geo: Arc<dyn GeoLookup>,
     ip: IpPolicy,
     agents: UserAgents,
@@ -200,6 +202,7 @@ pub struct Enricher {
 impl Enricher {
     pub fn new(settings: &EnrichSettings, geo: Arc<dyn GeoLookup>) -> Self {
         Self {
+            enabled: true,
             geo,
             ip: IpPolicy::from_settings(&settings.privacy),
             agents: UserAgents::new(settings.user_agent.cache_size),
@@ -215,9 +218,27 @@ impl Enricher {
         }
     }
 
+    /// An enricher that adds nothing and keeps the client address as it
+    /// is: the baseline the benchmark compares against. Not for production
+    /// (no IP anonymisation).
+    pub fn passthrough() -> Self {
+        let mut e = Self::new(&EnrichSettings::default(), Arc::new(geo::NoGeo));
+        e.enabled = false;
+        e.ip = IpPolicy::Keep;
+        e
+    }
+
     /// Geo lookup from the full address first, then anonymisation; the
     /// user agent parsed (or taken from the cache).
     pub fn request(&self, info: &RequestInfo<'_>) -> RequestEnrichment {
+        if !self.enabled {
+            return RequestEnrichment {
+                client_ip: info.client_ip.map(|ip| ip.to_string()),
+                ip: None,
+                location: None,
+                user_agent: None,
+            };
+        }
         let (location, client_ip) = match info.client_ip {
             Some(ip) => (self.locate(ip), self.ip.apply(ip)),
             None => (None, None),
@@ -262,6 +283,9 @@ impl Enricher {
         info: &RequestInfo<'a>,
         event: &mut Event<'a>,
     ) -> Verdict {
+        if !self.enabled {
+            return Verdict::Publish(None);
+        }
         let ctx = &event.context;
         let client_ip = ctx.get("ip");
         let client_location = ctx.get("location").is_some();
