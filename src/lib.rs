@@ -6,6 +6,7 @@ pub mod config;
 pub mod dev;
 pub mod event;
 pub mod http;
+pub mod limit;
 pub mod pipeline;
 pub mod route;
 pub mod sink;

@@ -18,6 +18,7 @@ pub const KAFKA_DELIVERY_ERRORS: &str = "clickgate_kafka_delivery_errors_total";
 pub const KAFKA_UP: &str = "clickgate_kafka_up";
 pub const REQUESTS_SHED: &str = "clickgate_requests_shed_total";
 pub const RATE_LIMITED: &str = "clickgate_rate_limited_total";
+pub const HOT_VISITOR_REKEYED: &str = "clickgate_hot_visitor_rekeyed_total";
 pub const CLOCK_SKEW: &str = "clickgate_clock_skew_seconds";
 pub const BUILD_INFO: &str = "clickgate_build_info";
 

@@ -22,6 +22,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{message}")]
     TooManyRequests {
+        /// Which limit refused the request (`ip`, `source`): in the body and
+        /// the `clickgate_rate_limited_total` label.
+        limit: &'static str,
         message: String,
         retry_after_secs: u64,
     },
@@ -72,6 +75,20 @@ impl ApiError {
     }
 }
 
+impl From<crate::limit::Limited> for ApiError {
+    fn from(l: crate::limit::Limited) -> Self {
+        ApiError::TooManyRequests {
+            limit: l.limit.as_str(),
+            message: format!(
+                "rate limit exceeded ({}); retry after {} s",
+                l.limit.setting(),
+                l.retry_after_secs
+            ),
+            retry_after_secs: l.retry_after_secs,
+        }
+    }
+}
+
 impl From<SinkError> for ApiError {
     fn from(e: SinkError) -> Self {
         match e {
@@ -97,11 +114,15 @@ impl IntoResponse for ApiError {
         if let ApiError::Unavailable { reason, .. } = &self {
             metrics::counter!(names::REQUESTS_SHED, "reason" => *reason).increment(1);
         }
-        let body = json!({
+        let mut body = json!({
             "success": false,
             "error": self.code(),
             "message": self.to_string(),
         });
+        if let ApiError::TooManyRequests { limit, .. } = &self {
+            metrics::counter!(names::RATE_LIMITED, "limit" => *limit).increment(1);
+            body["limit"] = json!(limit);
+        }
         let retry_after = self.retry_after();
         let mut response = (self.status(), Json(body)).into_response();
         if let Some(secs) = retry_after {

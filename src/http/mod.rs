@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, the router and its layer stack.
 
 pub mod body;
+pub mod client_ip;
 mod cors;
 pub mod error;
 pub mod ingest;
@@ -25,6 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Limits, Settings};
 use crate::event::time::Timestamp;
+use crate::limit::RateLimiters;
 use crate::pipeline::Pipeline;
 use crate::sink::EventSink;
 use crate::source::Sources;
@@ -46,6 +48,10 @@ pub struct AppState {
     pub sink: Arc<dyn EventSink>,
     pub limits: Arc<Limits>,
     pub clock: Clock,
+    /// Who the client is (socket peer or trusted-proxy header).
+    pub client_ip: Arc<client_ip::ClientIpRule>,
+    /// Per-IP and hot-visitor limiters (per-source ones live on sources).
+    pub rate_limits: Arc<RateLimiters>,
     pub metrics: PrometheusHandle,
     /// Liveness: false once the sink can never recover (fatal producer error).
     pub alive: Arc<dyn Fn() -> bool + Send + Sync>,
