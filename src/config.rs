@@ -649,15 +649,18 @@ fn validate_topic(key: &str, topic: &TopicSettings) -> Result<(), ConfigError> {
 fn env_provider() -> Env {
     Env::prefixed("CLICKGATE_")
         .ignore(&["config", "log"])
-        .map(|key| {
-            let key = key.as_str().replace("__", ".");
-            for section in ENV_SECTIONS {
-                if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
-                    return format!("{section}.{rest}").into();
-                }
-            }
-            key.into()
-        })
+        .map(|key| env_key(key.as_str()).into())
+}
+
+/// The settings path an env var name (without the prefix) stands for.
+fn env_key(name: &str) -> String {
+    let key = name.to_ascii_lowercase().replace("__", ".");
+    for section in ENV_SECTIONS {
+        if let Some(rest) = key.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+            return format!("{section}.{rest}");
+        }
+    }
+    key
 }
 
 #[cfg(test)]
@@ -802,6 +805,21 @@ mod tests {
         assert!(net.contains("::ffff:127.0.0.1".parse().expect("ip")));
         let all = IpNetwork::try_from("0.0.0.0/0".to_owned()).expect("net");
         assert!(all.contains("8.8.8.8".parse().expect("ip")));
+    }
+
+    #[test]
+    fn env_names_map_to_settings_paths() {
+        assert_eq!(env_key("LISTEN"), "listen");
+        assert_eq!(env_key("KAFKA_BROKERS"), "kafka.brokers");
+        assert_eq!(env_key("KAFKA_CREATE_TOPICS"), "kafka.create_topics");
+        assert_eq!(env_key("LIMITS_MAX_BODY_BYTES"), "limits.max_body_bytes");
+        assert_eq!(env_key("KAFKA__TOPICS__RAW__NAME"), "kafka.topics.raw.name");
+        assert_eq!(env_key("SHUTDOWN_TIMEOUT"), "shutdown_timeout");
+        assert_eq!(env_key("RATE_LIMITS_PER_IP"), "rate_limits.per_ip");
+        assert_eq!(
+            env_key("CLIENT_IP_TRUSTED_PROXIES"),
+            "client_ip.trusted_proxies"
+        );
     }
 
     #[test]

@@ -5,6 +5,8 @@ pub mod app;
 pub mod config;
 pub mod dev;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod limit;
 pub mod pipeline;

@@ -98,7 +98,8 @@ def check_compose(deploy, project):
     check(published, f"compose: clickgate listens on {port} but does not publish that port")
     check(config["kafka"].get("create_topics") is False,
           "compose: clickgate.toml must keep create_topics = false (kafka-init creates topics)")
-    brokers = env.get("CLICKGATE_KAFKA_BROKERS") or config["kafka"]["brokers"]
+    brokers = (env.get("CLICKGATE_KAFKA__BROKERS") or env.get("CLICKGATE_KAFKA_BROKERS")
+               or config["kafka"]["brokers"])
     for broker in brokers.split(","):
         host = broker.split(":")[0]
         check(host in services, f"compose: clickgate's broker host {host!r} is not a service")

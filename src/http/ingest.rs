@@ -134,7 +134,13 @@ pub async fn ingest(
 }
 
 fn parse_error(e: &serde_json::Error) -> ApiError {
-    ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
+    if e.is_syntax() || e.is_eof() {
+        ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
+    } else {
+        ApiError::BadRequest(format!(
+            "the body must be a JSON object with a `batch` array of events: {e}"
+        ))
+    }
 }
 
 /// What arrived besides the body, after the per-IP rate limit passed (so
@@ -157,13 +163,19 @@ pub fn incoming(
     })
 }
 
-/// Refuses a body nested deeper than `limits.max_json_depth` allows for
-/// its events, before any parser walks it. `wrapping` is the number of
-/// levels around the events (2 for a batch: the body and its array).
+/// Refuses, before any parser walks it, a body nested far deeper than any
+/// acceptable event: more than twice `limits.max_json_depth` plus the
+/// `wrapping` levels around the events (2 for a batch: the body object and
+/// its array). An event only somewhat too deep is rejected alone later.
 pub fn check_depth(body: &[u8], state: &AppState, wrapping: usize) -> Result<(), ApiError> {
-    let max = state.limits.max_json_depth;
-    shape::check(body, &Shape::depth_only(max + wrapping))
-        .map_err(|_| ApiError::BadRequest(shape::Violation::TooDeep { max }.message("the body")))
+    let max = state.limits.max_json_depth.saturating_mul(2) + wrapping;
+    shape::check(body, &Shape::depth_only(max)).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "the body nests objects/arrays deeper than {max} levels (twice limits.max_json_depth, \
+             which is {})",
+            state.limits.max_json_depth
+        ))
+    })
 }
 
 /// `POST /v1/batch`.

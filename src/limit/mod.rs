@@ -104,7 +104,7 @@ pub fn direct(rate: Rate) -> DirectLimiter {
 pub fn check_direct(limiter: &DirectLimiter) -> Result<(), Limited> {
     limiter.check().map_err(|not_until| Limited {
         limit: LimitKind::Source,
-        retry_after_secs: whole_seconds(not_until.wait_time_from(DefaultClock::default().now())),
+        retry_after_secs: whole_seconds(not_until.wait_time_from(limiter.clock().now())),
     })
 }
 
@@ -142,7 +142,7 @@ impl<K: Hash + Eq + Clone> KeyedLimiter<K> {
     pub fn check(&self, key: &K) -> Result<(), Duration> {
         self.limiter
             .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
     }
 
     /// Keys currently tracked.

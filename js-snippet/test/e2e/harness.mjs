@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { gunzipSync } from 'node:zlib'
 import { Kafka, logLevel } from 'kafkajs'
+import './lz4.mjs'
 import { chromium } from 'playwright-core'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -79,7 +80,10 @@ keys = ["${WRITE_KEY}"]
 allowed_origins = ["*"]
 `,
   )
-  const child = spawn(BIN, ['--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // clickgate reads CLICKGATE_<KEY> variables as settings: the test's own (CLICKGATE_BIN,
+  // CLICKGATE_TEST_KAFKA) and any from the shell must not leak into it; the file says it all.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLICKGATE_')))
+  const child = spawn(BIN, ['--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env })
   const logs = []
   child.stderr.on('data', (d) => logs.push(String(d)))
   const addr = await new Promise((res, rej) => {
