@@ -335,11 +335,11 @@ async fn a_10_mb_body_is_413_with_or_without_content_length() {
 fn gzip_bomb(megabytes: usize) -> Vec<u8> {
     let zeros = vec![0u8; 1 << 20];
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::best());
-    enc.write_all(&zeros).unwrap();
-    enc.flush().unwrap();
+    enc.write_all(&zeros).expect("deflate");
+    enc.flush().expect("sync flush");
     let first = enc.get_ref().len();
-    enc.write_all(&zeros).unwrap();
-    enc.flush().unwrap();
+    enc.write_all(&zeros).expect("deflate");
+    enc.flush().expect("sync flush");
     let deflate = enc.get_ref().clone();
     let (head, chunk) = deflate.split_at(first);
     let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -455,7 +455,7 @@ async fn post_from(app: &TestApp, ip: &str, id: &str) -> reqwest::Response {
         .json(&json!({"batch": [track(id)]}))
         .send()
         .await
-        .unwrap()
+        .expect("sent")
 }
 
 #[tokio::test]
