@@ -172,6 +172,20 @@ mod tests {
     }
 
     #[test]
+    fn raw_value_captures_do_not_count_depth_so_the_scan_must() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let text = format!(r#"{{"batch":[{{"type":"track","properties":{deep}}}]}}"#);
+        // A raw capture skips the value iteratively and accepts any depth...
+        let body: crate::event::wire::BatchBody<'_> =
+            serde_json::from_str(&text).expect("raw capture");
+        let events = crate::event::wire::split_batch(body.batch.expect("batch")).expect("split");
+        assert_eq!(events.len(), 1);
+        // ...while a full parse stops at 128 levels.
+        assert!(serde_json::from_str::<serde_json::Value>(&text).is_err());
+        assert!(check(text.as_bytes(), &Shape::depth_only(66)).is_err());
+    }
+
+    #[test]
     fn garbage_never_panics() {
         for text in [
             &b"\""[..],
