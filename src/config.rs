@@ -209,7 +209,9 @@ pub struct Limits {
     pub max_key_bytes: usize,
     /// Longest a client may take to send a request's headers, from the
     /// moment the connection is ready for them (slow-loris); an idle
-    /// keep-alive connection is closed after the same time.
+    /// keep-alive connection is closed after the same time. Behind a load
+    /// balancer, set it above the balancer's idle timeout for upstream
+    /// connections (the balancer then absorbs slow clients).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// Open client connections at once; above it new connections wait in
@@ -229,7 +231,7 @@ impl Default for Limits {
             max_json_depth: 32,
             max_string_bytes: 16 * 1024,
             max_key_bytes: 256,
-            header_read_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
         }
     }
@@ -815,7 +817,10 @@ mod tests {
         assert_eq!(env_key("LIMITS_MAX_BODY_BYTES"), "limits.max_body_bytes");
         assert_eq!(env_key("KAFKA__TOPICS__RAW__NAME"), "kafka.topics.raw.name");
         assert_eq!(env_key("SHUTDOWN_TIMEOUT"), "shutdown_timeout");
-        assert_eq!(env_key("RATE_LIMITS_PER_IP"), "rate_limits.per_ip");
+        assert_eq!(
+            env_key("RATE_LIMITS__PER_IP__BURST"),
+            "rate_limits.per_ip.burst"
+        );
         assert_eq!(
             env_key("CLIENT_IP_TRUSTED_PROXIES"),
             "client_ip.trusted_proxies"
