@@ -101,12 +101,15 @@ pub fn check(text: &[u8], shape: &Shape) -> Result<(), Violation> {
 /// `start` (or `text.len()` when unterminated).
 fn string_end(text: &[u8], start: usize) -> usize {
     let mut j = start;
-    while j < text.len() {
-        match text[j] {
-            b'"' => return j,
-            b'\\' => j += 2,
-            _ => j += 1,
+    while let Some(found) = text
+        .get(j..)
+        .and_then(|rest| memchr::memchr2(b'"', b'\\', rest))
+    {
+        j += found;
+        if text[j] == b'"' {
+            return j;
         }
+        j += 2; // an escape: skip the escaped byte
     }
     text.len()
 }
