@@ -22,7 +22,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Limits, Settings};
 use crate::event::time::Timestamp;
@@ -77,10 +76,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .layer(HandleErrorLayer::new(shed))
                 .load_shed()
                 .concurrency_limit(limits.max_concurrent_requests)
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    limits.request_timeout,
-                )),
+                .timeout(limits.request_timeout),
         );
     let mut app = Router::new()
         .merge(ingest)
@@ -102,7 +98,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 }
 
 async fn shed(err: BoxError) -> ApiError {
-    if err.is::<tower::load_shed::error::Overloaded>() {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::RequestTimeout(
+            "the request took longer than limits.request_timeout to arrive and be served".into(),
+        )
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
         ApiError::Unavailable {
             reason: "concurrency",
             message: "too many requests in flight (limits.max_concurrent_requests); retry later"

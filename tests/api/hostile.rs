@@ -681,3 +681,35 @@ async fn a_burst_over_the_source_limit_gets_429s_and_every_accepted_event_is_in_
     assert_eq!(got.len(), expected, "each accepted event exactly once");
     assert_eq!(got_ids, accepted_ids);
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_gets_408_naming_the_limit() {
+    let mut s = settings();
+    s.limits.request_timeout = Duration::from_millis(500);
+    let (app, sink) = spawn_memory(s).await;
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Authorization: Basic {}\r\nContent-Length: 1000\r\n\r\n{{\"batch\":[",
+        base64_user(SERVER_KEY)
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    let started = Instant::now();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => response.extend_from_slice(&buf[..n]),
+            Ok(_) => break,
+            Err(_) => panic!("no answer within 10 s"),
+        }
+        if response.windows(22).any(|w| w == b"limits.request_timeout") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("limits.request_timeout"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(sink.records().is_empty());
+}
