@@ -13,7 +13,8 @@
 #   3. kustomize    base and overlays/production render; kubeconform -strict validates the output
 #   4. promtool     alert rules pass `promtool check rules` and their unit tests; prometheus.yml
 #                   passes `promtool check config`
-#   5. compose      docker-compose.yml loads with compose-go (what `docker compose config` runs)
+#   5. compose      docker-compose.yml loads with compose-go (what `docker compose config` runs);
+#                   the Dockerfile parses with BuildKit's parser and passes its parse-time lint rules
 #   6. static       cross-file agreement: topics, ports, probes, bucket, mounts, Connect sinks,
 #                   security context, grace period (deploy/tools/check_static.py)
 #   7. live         `clickgate --check-config` accepts every shipped config with the env each
@@ -31,7 +32,6 @@ REPO="$(dirname "$DEPLOY")"
 CACHE="$REPO/.cache"
 TOOLS="${DEPLOY_TOOLS_DIR:-$CACHE/tools}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/clickgate-deploy-check.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
 
 # Pinned tool versions. Kubernetes: the API version the manifests are validated against.
 KUSTOMIZE_VERSION=v5.8.2
@@ -44,13 +44,32 @@ PYTHON="$(command -v python3)"
 
 T0=$SECONDS
 STEP_T0=$SECONDS
+STEP_NAME=""
 TIMINGS=()
+finish() {
+    local rc=$?
+    rm -rf "$WORK"
+    if ((rc != 0)) && [[ -n "$STEP_NAME" ]]; then
+        TIMINGS+=("$(printf '%4ss  %s  <- FAILED' "$((SECONDS - STEP_T0))" "$STEP_NAME")")
+    fi
+    printf '\n--- deploy check: timings\n'
+    printf '%s\n' "${TIMINGS[@]}"
+    if ((rc == 0)); then
+        printf 'deploy check: all passed in %ss\n' "$((SECONDS - T0))"
+    else
+        printf 'deploy check: FAILED (exit %s) after %ss\n' "$rc" "$((SECONDS - T0))"
+    fi
+}
+trap finish EXIT
 step() {
     printf '\n--- deploy check: %s\n' "$1"
     STEP_NAME="$1"
     STEP_T0=$SECONDS
 }
-done_step() { TIMINGS+=("$(printf '%4ss  %s' "$((SECONDS - STEP_T0))" "$STEP_NAME")"); }
+done_step() {
+    TIMINGS+=("$(printf '%4ss  %s' "$((SECONDS - STEP_T0))" "$STEP_NAME")")
+    STEP_NAME=""
+}
 die() { printf 'deploy check FAILED: %s\n' "$*" >&2; exit 1; }
 
 # go_tool NAME MODULE/PATH VERSION: `go install` once per version into $TOOLS.
@@ -73,10 +92,19 @@ mkdir -p "$TOOLS"
 go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
 go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform "$KUBECONFORM_VERSION"
 go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION"
-# Our helpers (compose-go loader, PromQL selector extractor, YAML->JSON): rebuilt every run, which
-# the Go build cache makes a link step.
-(cd "$DEPLOY/tools/go" && go build -o "$TOOLS/" ./composecheck ./promqlnames ./yaml2json)
-echo "helpers: composecheck promqlnames yaml2json"
+# Our helpers (compose-go loader, BuildKit Dockerfile parser, PromQL selector extractor, YAML->JSON):
+# rebuilt when their sources change.
+helpers=(composecheck dockerfilecheck promqlnames yaml2json)
+helpers_stamp="$(cd "$DEPLOY/tools/go" && find . -type f \( -name '*.go' -o -name 'go.*' \) -print0 \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+if [[ -f "$TOOLS/.helpers.stamp" && "$(cat "$TOOLS/.helpers.stamp")" == "$helpers_stamp" ]] \
+    && all_there=1 && for h in "${helpers[@]}"; do [[ -x "$TOOLS/$h" ]] || all_there=0; done && ((all_there)); then
+    echo "helpers: ${helpers[*]} (cached)"
+else
+    (cd "$DEPLOY/tools/go" && go build -o "$TOOLS/" "${helpers[@]/#/./}")
+    echo "$helpers_stamp" >"$TOOLS/.helpers.stamp"
+    echo "helpers: ${helpers[*]} (built)"
+fi
 done_step
 
 # ------------------------------------------------------------------------------------------------
@@ -139,10 +167,18 @@ done
 done_step
 
 # ------------------------------------------------------------------------------------------------
+step "Dockerfile (BuildKit parser + parse-time lint rules)"
+"$TOOLS/dockerfilecheck" "$DEPLOY/Dockerfile" >"$WORK/dockerfile.json"
+"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("stages:", " -> ".join(s["name"] or s["base"] for s in d["stages"]))' \
+    "$WORK/dockerfile.json"
+done_step
+
+# ------------------------------------------------------------------------------------------------
 step "static cross-checks"
 "$PYTHON" "$DEPLOY/tools/check_static.py" --deploy "$DEPLOY" \
     --compose-json "$WORK/compose.json" --prometheus-json "$WORK/prometheus.json" \
-    --base-json "$WORK/base.json" --prod-json "$WORK/production.json" --probes-out "$WORK/paths.json"
+    --base-json "$WORK/base.json" --prod-json "$WORK/production.json" \
+    --dockerfile-json "$WORK/dockerfile.json" --probes-out "$WORK/paths.json"
 done_step
 
 # ------------------------------------------------------------------------------------------------
@@ -159,7 +195,3 @@ else
         --k8s-json "production=$WORK/production.json" --example-secret-json "$WORK/example-secret.json"
 fi
 done_step
-
-printf '\n--- deploy check: timings\n'
-printf '%s\n' "${TIMINGS[@]}"
-printf 'deploy check: all passed in %ss\n' "$((SECONDS - T0))"

@@ -52,6 +52,9 @@ install_stamp() {
     } | sha256sum | cut -d' ' -f1
 }
 
+# Debian's Maven 3.8 prints colour-reset codes even in batch mode; drop them (pipefail keeps mvn's status).
+run_mvn() { mvn "$@" 2>&1 | sed -u $'s/\x1b\\[[0-9;]*m//g'; }
+
 cmd_install() {
     command -v java >/dev/null || die "java not found (Kafka needs Java 17+)"
     command -v mvn >/dev/null || die "mvn not found (needed to resolve the Kafka jars)"
@@ -59,7 +62,7 @@ cmd_install() {
     stamp="$(install_stamp)"
     if [[ -f "$KAFKA_CACHE/installed" && "$(cat "$KAFKA_CACHE/installed")" == "$stamp" ]] \
         && compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null && [[ -f "$CLASSES/KafkaProbe.class" ]]; then
-        log "installed already ($(ls "$LIBS"/kafka_2.13-*.jar | xargs -n1 basename)) in $LIBS"
+        log "installed already (Kafka $(cmd_version)) in $LIBS"
         return 0
     fi
     log "resolving Kafka jars with Maven into $LIBS"
@@ -70,7 +73,7 @@ cmd_install() {
         -DincludeScope=runtime -DoutputDirectory="$tmp")
     if [[ -n "${KAFKA_VERSION:-}" ]]; then mvn_args+=(-Dkafka.version="$KAFKA_VERSION"); fi
     # Retry once: a fresh machine occasionally sees a transient registry error.
-    if ! mvn "${mvn_args[@]}" && ! { log "mvn failed, retrying once"; sleep 3; mvn "${mvn_args[@]}"; }; then
+    if ! run_mvn "${mvn_args[@]}" && ! { log "mvn failed, retrying once"; sleep 3; run_mvn "${mvn_args[@]}"; }; then
         die "could not resolve the Kafka jars (see the Maven output above)"
     fi
     compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "Maven did not produce kafka_2.13-*.jar"
@@ -81,7 +84,8 @@ cmd_install() {
     mkdir -p "$CLASSES"
     javac -nowarn -d "$CLASSES" -cp "$LIBS/*" "$KAFKA_HOME_SRC/KafkaProbe.java"
     printf '%s\n' "$stamp" >"$KAFKA_CACHE/installed"
-    log "installed Kafka $(cmd_version) ($(ls "$LIBS" | wc -l) jars, $(du -sh "$LIBS" | cut -f1))"
+    local jars=("$LIBS"/*.jar)
+    log "installed Kafka $(cmd_version) (${#jars[@]} jars, $(du -sh "$LIBS" | cut -f1))"
 }
 
 ensure_installed() {
@@ -98,10 +102,9 @@ run_java_tool() {
 }
 
 cmd_version() {
-    local jar
-    jar="$(ls "$LIBS"/kafka-clients-*.jar 2>/dev/null | head -n1)" || true
-    [[ -n "$jar" ]] || die "Kafka is not installed (run: scripts/kafka.sh install)"
-    jar="$(basename "$jar" .jar)"
+    local jars=("$LIBS"/kafka-clients-*.jar) jar
+    [[ -f "${jars[0]}" ]] || die "Kafka is not installed (run: scripts/kafka.sh install)"
+    jar="$(basename "${jars[0]}" .jar)"
     printf '%s\n' "${jar#kafka-clients-}"
 }
 
@@ -238,12 +241,16 @@ cmd_start() {
     mkdir -p "$DIR"
     printf 'PORT=%s\nCONTROLLER_PORT=%s\n' "$PORT" "$CONTROLLER_PORT" >"$DIR/broker.env"
     write_server_properties
+    # Keep one previous log when it grows past 20 MB (the log is appended to on every start).
+    if [[ -f "$DIR/kafka.log" ]] && (($(stat -c %s "$DIR/kafka.log") > 20 * 1024 * 1024)); then
+        mv -f "$DIR/kafka.log" "$DIR/kafka.log.1"
+    fi
     printf '\n===== kafka.sh start %s port=%s controller=%s =====\n' "$(date -Is)" "$PORT" "$CONTROLLER_PORT" >>"$DIR/kafka.log"
     format_storage_if_new
     log "starting Kafka $(cmd_version) on $BOOTSTRAP (controller $HOST:$CONTROLLER_PORT, dir $DIR)"
     # setsid: the broker gets its own session so a Ctrl-C in the calling terminal does not reach it;
     # the inner shell writes its own pid and then becomes the JVM, so the pid file names the JVM.
-    # shellcheck disable=SC2086 # HEAP_OPTS is a list of JVM flags
+    # shellcheck disable=SC2086,SC2016 # HEAP_OPTS is a list of JVM flags; $$ is the inner shell's
     setsid bash -c 'echo $$ >"$0/kafka.pid"; exec "$@"' "$DIR" \
         java $HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent \
         -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_HOME_SRC/log4j2-server.properties" \

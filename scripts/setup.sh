@@ -94,7 +94,11 @@ step_rust() {
     command -v cargo >/dev/null || die "cargo not found (install Rust with rustup)"
     if command -v rustup >/dev/null; then
         # Run in the repo so rust-toolchain.toml selects the toolchain the components go to.
-        (cd "$REPO_ROOT" && rustup component add rustfmt clippy 2>&1 | grep -v 'is up to date' || true)
+        local out
+        if ! out="$(cd "$REPO_ROOT" && rustup component add rustfmt clippy 2>&1)"; then
+            printf '%s\n' "$out" >&2
+            die "rustup component add rustfmt clippy failed"
+        fi
     fi
     (cd "$REPO_ROOT" && cargo fmt --version >/dev/null && cargo clippy --version >/dev/null) \
         || die "rustfmt/clippy are not available"

@@ -23,6 +23,7 @@ use crate::http::{self, AppState, Clock};
 use crate::limit::RateLimiters;
 use crate::pipeline::Pipeline;
 use crate::sink::kafka::KafkaSink;
+use crate::sink::tap::RecentEvents;
 use crate::sink::{EventSink, TopicTable};
 use crate::source::Sources;
 use crate::telemetry;
@@ -37,12 +38,23 @@ pub struct Application {
 impl Application {
     /// Connects to Kafka (checking or creating the topics) and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Install the recorder before anything records (the sink sets gauges
+        // while connecting).
+        telemetry::metrics_handle();
         let topics = TopicTable::new(&settings.kafka, &settings.routes);
         let kafka = KafkaSink::connect(&settings.kafka, topics).await?;
         let alive = {
             let kafka = Arc::clone(&kafka);
             Arc::new(move || !kafka.is_fatal())
         };
+        if settings.demo_dir.is_some() {
+            // Dev mode: remember recent events for the demo page's live view.
+            let tap = Arc::new(RecentEvents::new(kafka));
+            let mut app =
+                Self::with_sink(settings, tap.clone(), alive, http::system_clock()).await?;
+            app.router = app.router.merge(http::recent_events_route(tap));
+            return Ok(app);
+        }
         Self::with_sink(settings, kafka, alive, http::system_clock()).await
     }
 

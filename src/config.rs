@@ -649,8 +649,13 @@ fn validate_topic(key: &str, topic: &TopicSettings) -> Result<(), ConfigError> {
 /// `CLICKGATE_LIMITS_MAX_BODY_BYTES` → `limits.max_body_bytes`; `__` nests
 /// deeper. `CLICKGATE_CONFIG` names the file and is not a setting.
 fn env_provider() -> Env {
+    // CLICKGATE_CONFIG names the file, CLICKGATE_LOG filters logs; BIN and
+    // TEST_* are used by the project's scripts and tests, not settings.
     Env::prefixed("CLICKGATE_")
-        .ignore(&["config", "log"])
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            !matches!(key.as_str(), "config" | "log" | "bin") && !key.starts_with("test_")
+        })
         .map(|key| env_key(key.as_str()).into())
 }
 

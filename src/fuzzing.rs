@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use axum::http::{header, HeaderMap, HeaderValue};
 
 use crate::config::{Limits, Settings, SourceKind, SourceSettings};
-use crate::event::wire::{split_batch, BatchBody, Shallow};
+use crate::event::wire::{BatchBody, Shallow};
 use crate::event::EventType;
 use crate::http::body;
 use crate::limit::json::{self, Shape};
@@ -131,11 +131,7 @@ pub fn event_parsing(data: &[u8]) {
         let Ok(parsed) = serde_json::from_slice::<BatchBody<'_>>(body) else {
             return;
         };
-        let Some(Ok(events)) = parsed
-            .batch
-            .filter(|b| b.get().starts_with('['))
-            .map(split_batch)
-        else {
+        let Some(events) = parsed.batch else {
             return;
         };
         if events.is_empty() || events.len() > 64 {

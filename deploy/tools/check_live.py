@@ -11,7 +11,8 @@ key, a pixel) so that counters with labels exist, then:
   * every label those selectors match on exists on that metric's live series;
   * `clickgate --check-config` accepts each config file this directory ships, with exactly the
     CLICKGATE_* environment the Compose service or the Kubernetes container gives it (Secret
-    values resolved from the rendered Secret, or from the production example Secret);
+    values resolved from the rendered Secret, or from the production example Secret), and
+    librdkafka accepts its [kafka.producer] properties (a --dev start with the same file);
   * the probe and metrics paths found in the manifests (check_static.py's --probes-out) answer:
     liveness paths 200, readiness paths 200 or 503 (never 404), metrics paths 200 with
     clickgate_ series; an unknown path answers 404, so a renamed route cannot pass by accident.
@@ -299,6 +300,21 @@ def check_selectors(results, samples, families, declared, pending):
     return used
 
 
+def scrape_until_complete(addr, results, settle=6.0):
+    """Scrape /metrics until every metric the queries name is there, or `settle` seconds pass:
+    some gauges are refreshed by a periodic task (kafka.health_interval, 2 s by default)."""
+    wanted = {sel["name"] for r in results for sel in r.get("selectors", [])} - PROMETHEUS_SYNTHETIC
+    deadline = time.monotonic() + settle
+    while True:
+        status, _, body = request(addr, "GET", "/metrics")
+        check(status == 200, f"GET /metrics -> {status}")
+        samples, families = parse_exposition(body.decode())
+        missing = wanted - set(samples)
+        if not missing or time.monotonic() > deadline or status != 200:
+            return samples, families
+        time.sleep(0.5)
+
+
 def family_of(name):
     for suffix in HISTOGRAM_SUFFIXES:
         if name.endswith(suffix) and name[: -len(suffix)] in CONDITIONAL:
@@ -333,6 +349,74 @@ def check_config(binary, where, config_text, env, args=()):
     output = (proc.stdout + proc.stderr).strip()
     if check(proc.returncode == 0, f"{where}: clickgate --check-config rejects it: {output}"):
         print(f"  valid  {where} (env: {', '.join(sorted(env)) or 'none'})")
+        check_librdkafka_properties(binary, where, config_text, env)
+
+
+LIBRDKAFKA_CONFIG_ERROR = re.compile(
+    r"Client config error|No such configuration property|Unsupported value|Invalid value|"
+    r"configuration error|failed to start")
+
+
+SECURITY_PROPERTY = re.compile(r'^\s*"(security|sasl|ssl)\.[^"]*"\s*=', re.MULTILINE)
+
+
+def check_librdkafka_properties(binary, where, config_text, env):
+    """--check-config does not consult librdkafka. Start the config in --dev mode (brokers
+    replaced by the in-process mock cluster, [kafka.producer] kept) and watch librdkafka's
+    verdict. The mock speaks plaintext: with TLS/SASL settings clickgate's admin client gets
+    them (and rejects bad ones at once) but then waits for a handshake that never comes, so the
+    producer-only properties are checked by a second start with the security lines removed."""
+    if SECURITY_PROPERTY.search(config_text):
+        run_dev(binary, where + " (security properties)", config_text, env, need_listening=False)
+        plain = SECURITY_PROPERTY.sub("# (removed for the plaintext mock)\n#", config_text)
+        plain_env = {k: v for k, v in env.items() if k != "CLICKGATE_KAFKA__PRODUCER"}
+        run_dev(binary, where + " (other producer properties)", plain, plain_env, need_listening=True)
+    else:
+        run_dev(binary, where, config_text, env, need_listening=True)
+
+
+def run_dev(binary, where, config_text, env, need_listening, wait=4.0):
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as handle:
+        handle.write(config_text)
+        path = handle.name
+    env = {k: v for k, v in env.items() if k not in ("CLICKGATE_CONFIG", "CLICKGATE_LISTEN")}
+    proc = subprocess.Popen([binary, "--dev", "--config", path, "--listen", "127.0.0.1:0"],
+                            env=clean_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    lines, outcome = queue.Queue(), "no config error"
+
+    def pump():
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.05, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            if LIBRDKAFKA_CONFIG_ERROR.search(line):
+                check(False, f"{where}: librdkafka/clickgate rejects it in --dev: {line.strip()}")
+                return
+            if '"listening"' in line:
+                outcome = "started"
+                break
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        os.unlink(path)
+    if need_listening and outcome != "started":
+        check(False, f"{where}: clickgate --dev with this config did not start within {wait}s")
+        return
+    print(f"  ok     {where}: librdkafka accepts [kafka.producer] ({outcome} in --dev)")
 
 
 def secret_values(secret):
@@ -437,9 +521,7 @@ def main():
               f"POST /v1/batch with the dev key {key!r} -> {statuses['valid batch']}, expected 200")
         check(statuses["unknown key"] == 401, f"unknown write key -> {statuses['unknown key']}, expected 401")
         check_paths(app.addr, json.loads(args.paths.read_text()))
-        status, _, body = request(app.addr, "GET", "/metrics")
-        check(status == 200, f"GET /metrics -> {status}")
-        samples, families = parse_exposition(body.decode())
+        samples, families = scrape_until_complete(app.addr, results)
     finally:
         app.stop()
 
@@ -448,14 +530,20 @@ def main():
     declared = declared_metric_names(args.src_telemetry)
     pending = read_pending(args.pending)
     used = check_selectors(results, samples, families, declared, pending)
-    unused = sorted({family_of(n) for n in live} - {family_of(n) for n in used}
-                    - {n[: -len(s)] for n in used for s in HISTOGRAM_SUFFIXES if n.endswith(s)})
-    for name in sorted(pending & (declared | {family_of(n) for n in samples} | families)):
+    def base(name):
+        for suffix in HISTOGRAM_SUFFIXES:
+            if name.endswith(suffix) and name[: -len(suffix)] in families:
+                return name[: -len(suffix)]
+        return name
+
+    exported = {base(n) for n in samples}
+    unused = sorted({base(n) for n in live} - {base(n) for n in used})
+    for name in sorted(pending & (declared | exported | families)):
         note(f"{name} is declared or exported now: delete it from deploy/tools/pending-metrics.txt")
     if unused:
         note("exported but on no panel or alert: " + ", ".join(unused))
-    for note in NOTES:
-        print(f"  note: {note}")
+    for text in NOTES:
+        print(f"  note: {text}")
     if FAILURES:
         for failure in FAILURES:
             print(f"FAIL  {failure}")

@@ -16,8 +16,12 @@ mount path in one place without the other fails here:
     `http`; the port matches the listen address of the mounted clickgate.toml; security
     context; grace period longer than preStop + shutdown_timeout; the ConfigMap and Secret the
     Deployment references exist (or are documented as external); HPA/PDB select the pods.
-  * Dockerfile: multi-stage with cargo-chef, non-root USER, EXPOSE of the same port, no
-    HEALTHCHECK, config path used by the manifests.
+  * Dockerfile (parsed by BuildKit, via dockerfilecheck): multi-stage with cargo-chef, COPY
+    --from existing stages, slim runtime with the libraries librdkafka links, non-root USER,
+    EXPOSE of the same port, no HEALTHCHECK, config path used by the manifests, toolchain pinned
+    like rust-toolchain.toml.
+  * Grafana dashboard: unique panel ids, panels on the 24-column grid without overlaps, every
+    query bound to the $datasource variable and using only defined variables.
 
 usage: check_static.py --deploy DIR --compose-json FILE --base-json FILE --prod-json FILE
 (the JSON files are composecheck's and yaml2json's output for the rendered manifests).
@@ -392,31 +396,92 @@ def readonly_mounts(mounts):
 # ----------------------------------------------------------------------------- Dockerfile
 
 
-def check_dockerfile(deploy):
-    text = (deploy / "Dockerfile").read_text()
-    lines = [l.strip() for l in text.splitlines() if l.strip() and not l.strip().startswith("#")]
-    stages = [l for l in lines if l.upper().startswith("FROM ")]
+def check_dockerfile(deploy, parsed):
+    """parsed: dockerfilecheck's JSON (BuildKit's parser: stages, commands, ARG defaults)."""
+    stages = parsed["stages"]
+    names = [st["name"] for st in stages]
     check(len(stages) >= 3, "Dockerfile: expected a multi-stage build")
-    check("cargo chef cook" in text and "cargo chef prepare" in text, "Dockerfile: no cargo-chef dependency layer")
-    check(re.search(r"cargo build --release", text), "Dockerfile: not a release build")
-    check(not any(l.upper().startswith("HEALTHCHECK") for l in lines), "Dockerfile: HEALTHCHECK present")
-    users = [l.split(None, 1)[1] for l in lines if l.upper().startswith("USER ")]
-    check(users and not users[-1].split(":")[0] in ("0", "root"), "Dockerfile: final stage runs as root")
-    check(re.search(r"-slim\b", stages[-1]) or "distroless" in stages[-1], "Dockerfile: runtime is not slim")
-    check(CONFIG_PATH in text, f"Dockerfile: does not point CLICKGATE_CONFIG at {CONFIG_PATH}")
-    exposed = [int(p) for l in lines if l.upper().startswith("EXPOSE ") for p in re.findall(r"\d+", l)]
-    check(exposed == [8080], f"Dockerfile: EXPOSE {exposed}, clickgate's container port is 8080")
+    runs = " ".join(c["code"] for st in stages for c in st["commands"] if c["name"] == "RUN")
+    check("cargo chef prepare" in runs and "cargo chef cook" in runs, "Dockerfile: no cargo-chef dependency layer")
+    check("cargo build --release" in runs, "Dockerfile: not a release build")
+    for st in stages:
+        for cmd in st["commands"]:
+            if cmd["name"] == "COPY" and cmd.get("from"):
+                check(cmd["from"] in names[: names.index(st["name"])],
+                      f"Dockerfile: stage {st['name']} copies from unknown stage {cmd['from']!r}")
+    final = stages[-1]
+    commands = final["commands"]
+    base = final["base"]
+    for arg, value in parsed["args"].items():
+        base = base.replace("${%s}" % arg, value)
+    check(re.search(r"-slim$", base) or "distroless" in base, f"Dockerfile: runtime base {base!r} is not slim")
+    check(not any(c["name"] == "HEALTHCHECK" for st in stages for c in st["commands"]),
+          "Dockerfile: HEALTHCHECK present (orchestrators probe /healthz and /readyz)")
+    users = [c["user"] for c in commands if c["name"] == "USER"]
+    check(users and users[-1].split(":")[0] not in ("0", "root"), "Dockerfile: final stage runs as root")
+    env = {k: v for c in commands if c["name"] == "ENV" for k, v in c["env"].items()}
+    check(env.get("CLICKGATE_CONFIG") == CONFIG_PATH, f"Dockerfile: CLICKGATE_CONFIG is not {CONFIG_PATH}")
+    exposed = [p for c in commands if c["name"] == "EXPOSE" for p in c["ports"]]
+    listen = env.get("CLICKGATE_LISTEN", "")
+    check(exposed == ["8080"] and listen.endswith(":8080"),
+          f"Dockerfile: EXPOSE {exposed} / CLICKGATE_LISTEN {listen!r}; clickgate's container port is 8080")
+    installs = " ".join(c["code"] for c in commands if c["name"] == "RUN")
+    for lib in ("libssl3", "zlib1g", "ca-certificates"):
+        check(lib in installs, f"Dockerfile: runtime stage does not install {lib} (librdkafka links it)")
     toolchain = deploy.parent / "rust-toolchain.toml"
     if toolchain.exists():
         channel = tomllib.loads(toolchain.read_text())["toolchain"]["channel"]
-        check(f"ARG RUST_VERSION={channel}" in text,
-              f"Dockerfile: RUST_VERSION does not match rust-toolchain.toml ({channel})")
+        check(parsed["args"].get("RUST_VERSION") == channel,
+              f"Dockerfile: RUST_VERSION {parsed['args'].get('RUST_VERSION')} != rust-toolchain.toml {channel}")
     dockerignore = deploy.parent / ".dockerignore"
     if check(dockerignore.exists(), ".dockerignore missing at the repository root"):
         ignored = {l.strip() for l in dockerignore.read_text().splitlines()}
-        for needed in ("Cargo.toml", "Cargo.lock", "src"):
+        for needed in ("Cargo.toml", "Cargo.lock", "src", "*", "**"):
             check(needed not in ignored, f".dockerignore excludes {needed}, which the build needs")
         check({"**/target", "target", "/target"} & ignored, ".dockerignore must exclude target/")
+
+
+# ----------------------------------------------------------------------------- Grafana
+
+
+def check_dashboard(path):
+    """Structure only; the queries are checked against a live clickgate by check_live.py."""
+    where = f"dashboard {path.name}"
+    dash = json.loads(path.read_text())
+    check(dash.get("uid") and dash.get("title"), f"{where}: needs a uid and a title")
+    variables = {v["name"] for v in dash.get("templating", {}).get("list", [])}
+    check("datasource" in variables, f"{where}: no datasource variable (the dashboard would be tied to one UID)")
+    panels = []
+
+    def walk(items):
+        for panel in items:
+            panels.append(panel)
+            walk(panel.get("panels", []))
+
+    walk(dash.get("panels", []))
+    ids = [p.get("id") for p in panels]
+    check(len(ids) == len(set(ids)), f"{where}: duplicate panel ids")
+    cells, overlaps = {}, set()
+    for panel in panels:
+        title = panel.get("title", "?")
+        grid = panel.get("gridPos", {})
+        check(grid.get("x", 0) + grid.get("w", 0) <= 24, f"{where}: panel {title!r} is wider than the grid")
+        for x in range(grid.get("x", 0), grid.get("x", 0) + grid.get("w", 0)):
+            for y in range(grid.get("y", 0), grid.get("y", 0) + grid.get("h", 0)):
+                if (x, y) in cells:
+                    overlaps.add((cells[(x, y)], title))
+                cells[(x, y)] = title
+        if panel.get("type") == "row":
+            continue
+        check(panel.get("targets"), f"{where}: panel {title!r} has no query")
+        for target in panel.get("targets", []):
+            used = set(re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", target.get("expr", "")))
+            used = {u for u in used if not u.startswith("__")}
+            check(used <= variables, f"{where}: panel {title!r} uses undefined variables {sorted(used - variables)}")
+            ds = (target.get("datasource") or panel.get("datasource") or {}).get("uid")
+            check(ds == "${datasource}", f"{where}: panel {title!r} is not bound to the $datasource variable")
+    for first, second in sorted(overlaps):
+        check(False, f"{where}: panels {first!r} and {second!r} overlap")
 
 
 def main():
@@ -426,6 +491,7 @@ def main():
     parser.add_argument("--prometheus-json", required=True, type=Path)
     parser.add_argument("--base-json", required=True, type=Path)
     parser.add_argument("--prod-json", required=True, type=Path)
+    parser.add_argument("--dockerfile-json", required=True, type=Path)
     parser.add_argument("--probes-out", required=True, type=Path,
                         help="write the probe/metrics paths found, for check_live.py")
     args = parser.parse_args()
@@ -440,7 +506,9 @@ def main():
     paths += check_k8s("base", json.loads(args.base_json.read_text()), external_secrets=set())
     paths += check_k8s("production", json.loads(args.prod_json.read_text()),
                        external_secrets={"clickgate-credentials"})
-    check_dockerfile(deploy)
+    check_dockerfile(deploy, json.loads(args.dockerfile_json.read_text()))
+    for dashboard in sorted((deploy / "grafana").glob("*.json")):
+        check_dashboard(dashboard)
     args.probes_out.write_text(json.dumps(paths, indent=1))
 
     if FAILURES:
@@ -448,7 +516,7 @@ def main():
             print(f"FAIL  {failure}")
         print(f"check_static: {len(FAILURES)} problem(s)")
         sys.exit(1)
-    print("check_static: compose, connect sinks, kubernetes and Dockerfile agree "
+    print("check_static: compose, connect sinks, kubernetes, Dockerfile and dashboard agree "
           f"({len(paths)} probe/metrics paths handed to the live check)")
 
 

@@ -1,6 +1,9 @@
 //! Wire format and the two ways out: fetch (keepalive, gzip) and sendBeacon.
 import { iso } from './util'
 
+/** Give up on a request after this long and retry it (clickgate answers 503 after its delivery timeout). */
+export const TIMEOUT = 30000
+
 /** The `POST /v1/batch` body; `sentAt` is stamped per attempt so the gateway can correct clock skew. */
 export const body = (events: object[], writeKey: string): string => JSON.stringify({ batch: events, sentAt: iso(), writeKey })
 
@@ -19,6 +22,8 @@ export async function post(url: string, json: string, gzip: boolean): Promise<[n
       body: new Blob([data], { type: 'text/plain' }),
       // keepalive lets the request outlive the page, but only for bodies under 64 KB
       keepalive: data.size < 60000,
+      // a gateway that never answers must not hold the batch forever (the lease is renewed meanwhile)
+      signal: AbortSignal.timeout && AbortSignal.timeout(TIMEOUT),
     })
     return [res.status, res.headers.get('Retry-After'), res]
   } catch {

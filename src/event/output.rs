@@ -24,7 +24,8 @@ struct Time<'t>(&'t Timestamp);
 
 impl Serialize for Time<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&time::format(self.0))
+        let mut buf = [0u8; 24];
+        s.serialize_str(time::format_into(self.0, &mut buf))
     }
 }
 

@@ -16,6 +16,35 @@ pub fn format(t: &Timestamp) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The same text as [`format`], written into a stack buffer (no allocation;
+/// this runs several times per event).
+pub fn format_into<'b>(t: &Timestamp, buf: &'b mut [u8; 24]) -> &'b str {
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        // Outside four-digit years fall back to chrono (never on real data).
+        let s = format(t);
+        let n = s.len().min(24);
+        buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        return std::str::from_utf8(&buf[..n]).unwrap_or_default();
+    }
+    let digits = |buf: &mut [u8; 24], at: usize, width: usize, mut v: u32| {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    *buf = *b"0000-00-00T00:00:00.000Z";
+    digits(buf, 0, 4, year.unsigned_abs());
+    digits(buf, 5, 2, t.month());
+    digits(buf, 8, 2, t.day());
+    digits(buf, 11, 2, t.hour());
+    digits(buf, 14, 2, t.minute());
+    digits(buf, 17, 2, t.second().min(59));
+    digits(buf, 20, 3, (t.nanosecond() / 1_000_000).min(999));
+    std::str::from_utf8(&buf[..]).unwrap_or_default()
+}
+
 /// When the event really happened, by the server's clock.
 ///
 /// With the client's send time, the client clock's offset is removed:
@@ -78,6 +107,20 @@ mod tests {
             corrected(None, Some(at("2024-05-01T12:00:00Z")), received),
             received
         );
+    }
+
+    #[test]
+    fn stack_formatter_matches_chrono() {
+        let mut buf = [0u8; 24];
+        for text in [
+            "2024-05-01T14:00:00.5+02:00",
+            "1999-12-31T23:59:59.999Z",
+            "2030-01-02T03:04:05.006Z",
+            "0001-01-01T00:00:00Z",
+        ] {
+            let t = at(text);
+            assert_eq!(format_into(&t, &mut buf), format(&t), "{text}");
+        }
     }
 
     #[test]

@@ -177,19 +177,15 @@ impl<'de: 'a, 'a> Visitor<'de> for EventVisitor<'a> {
 /// one bad event cannot fail the others.
 #[derive(Debug, Deserialize)]
 pub struct BatchBody<'a> {
+    /// Each event captured raw in one pass over the body.
     #[serde(borrow)]
-    pub batch: Option<&'a RawValue>,
+    pub batch: Option<Vec<&'a RawValue>>,
     #[serde(default, borrow, rename = "sentAt")]
     pub sent_at: Option<Cow<'a, str>>,
     #[serde(default, borrow, rename = "writeKey")]
     pub write_key: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub context: Option<&'a RawValue>,
-}
-
-/// The events of a batch, each still raw JSON.
-pub fn split_batch(batch: &RawValue) -> Result<Vec<&RawValue>, serde_json::Error> {
-    serde_json::from_str(batch.get())
 }
 
 #[cfg(test)]

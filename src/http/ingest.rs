@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use super::error::ApiError;
 use super::{body, AppState};
-use crate::event::wire::{split_batch, BatchBody, Shallow};
+use crate::event::wire::{BatchBody, Shallow};
 use crate::event::EventType;
 use crate::limit::json::{self as shape, Shape};
 use crate::pipeline::{Events, Outcome, Rejected, RequestInfo};
@@ -195,11 +195,9 @@ pub async fn batch(
     }
     check_depth(&bytes, &state, 2)?;
     let parsed: BatchBody<'_> = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
-    let events = parsed
+    let events: Vec<&RawValue> = parsed
         .batch
-        .filter(|b| b.get().starts_with('['))
         .ok_or_else(|| ApiError::BadRequest("`batch` must be an array of events".into()))?;
-    let events: Vec<&RawValue> = split_batch(events).map_err(|e| parse_error(&e))?;
     if events.is_empty() {
         return Err(ApiError::BadRequest("`batch` is empty".into()));
     }

@@ -82,11 +82,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .merge(ingest)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/metrics", get(ops::metrics))
+        .route("/snippet/clickgate.min.js", get(snippet));
     if let Some(dir) = &settings.demo_dir {
-        app = app
-            .nest_service("/demo", ServeDir::new(dir.join("demo")))
-            .nest_service("/snippet", ServeDir::new(dir.join("dist")));
+        app = app.nest_service("/demo", ServeDir::new(dir.join("demo")));
     }
     app.layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(record_request))
@@ -95,6 +94,23 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
         }))
         .with_state(state)
+}
+
+/// The browser tracker, built into the binary so a site can load it from
+/// its own clickgate (first party; no third-party script host).
+const SNIPPET: &[u8] = include_bytes!("../../js-snippet/dist/clickgate.min.js");
+
+async fn snippet() -> impl IntoResponse {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SNIPPET,
+    )
 }
 
 async fn shed(err: BoxError) -> ApiError {
@@ -153,6 +169,17 @@ fn route_label(path: &str) -> &'static str {
         .find(|r| **r == path)
         .copied()
         .unwrap_or("other")
+}
+
+/// `GET /dev/recent`: the newest processed events, for the demo page.
+pub fn recent_events_route(tap: Arc<crate::sink::tap::RecentEvents>) -> Router {
+    Router::new().route(
+        "/dev/recent",
+        get(move || {
+            let tap = Arc::clone(&tap);
+            async move { axum::Json(tap.snapshot()) }
+        }),
+    )
 }
 
 /// Keeps the state type in one place for handlers that only need it.

@@ -3,6 +3,7 @@
 
 pub mod kafka;
 pub mod memory;
+pub mod tap;
 pub mod topics;
 
 use std::ops::Range;

@@ -103,7 +103,7 @@ async fn malformed_bodies_get_400_or_415_and_store_nothing() {
             br#"{"batch":"nope"}"#.to_vec(),
             "application/json",
             400,
-            "must be an array",
+            "`batch` array",
         ),
         (
             "not JSON at all",

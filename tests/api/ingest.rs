@@ -283,7 +283,7 @@ async fn whole_request_problems_get_their_status() {
             b"{\"batch\": {\"a\": 1}}".to_vec(),
             "application/json",
             400,
-            "must be an array",
+            "`batch` array",
         ),
         (
             b"[1,2]".to_vec(),

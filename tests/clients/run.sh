@@ -80,7 +80,11 @@ show_log() {
 trap 'stop_clickgate' EXIT
 
 echo "run.sh: starting $BIN against Kafka $KAFKA (topics clients.$RUN_ID.*)"
-"$BIN" --config "$CONFIG" --listen 127.0.0.1:0 >"$LOG" 2>&1 </dev/null &
+# clickgate reads CLICKGATE_<SECTION>_<KEY> overrides from its environment; the variables this runner
+# and test.sh export for the tests are not settings, so the gateway starts without any of them.
+unset_cg=()
+while IFS= read -r name; do unset_cg+=(-u "$name"); done < <(compgen -e | grep '^CLICKGATE_' || true)
+env "${unset_cg[@]}" "$BIN" --config "$CONFIG" --listen 127.0.0.1:0 >"$LOG" 2>&1 </dev/null &
 CG_PID=$!
 
 # The first JSON log line with "message":"listening" carries the bound address ("addr").

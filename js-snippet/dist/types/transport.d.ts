@@ -1,3 +1,5 @@
+/** Give up on a request after this long and retry it (clickgate answers 503 after its delivery timeout). */
+export declare const TIMEOUT = 30000;
 /** The `POST /v1/batch` body; `sentAt` is stamped per attempt so the gateway can correct clock skew. */
 export declare const body: (events: object[], writeKey: string) => string;
 /**

@@ -80,10 +80,31 @@ keys = ["${WRITE_KEY}"]
 allowed_origins = ["*"]
 `,
   )
+  const gw = await spawnGateway(['--config', config, '--listen', '127.0.0.1:0'])
+  return {
+    ...gw,
+    topics,
+    /** Stop clickgate and delete this run's topics. */
+    async stop() {
+      await gw.stop()
+      const admin = new Kafka({ brokers: BROKERS.split(','), logLevel: logLevel.NOTHING }).admin()
+      await admin.connect()
+      await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {})
+      await admin.disconnect()
+    },
+  }
+}
+
+/** `clickgate --dev` (mock Kafka, demo keys) from the repository root, where it finds js-snippet/. */
+export function startDevGateway() {
+  return spawnGateway(['--dev', '--listen', '127.0.0.1:0'], resolve(ROOT, '..'))
+}
+
+async function spawnGateway(args, cwd) {
   // clickgate reads CLICKGATE_<KEY> variables as settings: the test's own (CLICKGATE_BIN,
-  // CLICKGATE_TEST_KAFKA) and any from the shell must not leak into it; the file says it all.
+  // CLICKGATE_TEST_KAFKA) and any from the shell must not leak into it; the arguments say it all.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CLICKGATE_')))
-  const child = spawn(BIN, ['--config', config, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd })
   const logs = []
   child.stderr.on('data', (d) => logs.push(String(d)))
   const addr = await new Promise((res, rej) => {
@@ -103,7 +124,6 @@ allowed_origins = ["*"]
   })
   return {
     url: `http://${addr}`,
-    topics,
     logs,
     stop: () => new Promise((r) => (child.exitCode != null ? r() : (child.once('exit', r), child.kill('SIGTERM')))),
   }
@@ -189,6 +209,13 @@ export async function consume(topic) {
   const kafka = new Kafka({ clientId: 'clickgate-js-e2e', brokers: BROKERS.split(','), logLevel: logLevel.NOTHING })
   const consumer = kafka.consumer({ groupId: `${topic}-reader-${Math.random().toString(36).slice(2)}` })
   const messages = []
+  const problems = []
+  const t0 = Date.now()
+  const note = (what) => problems.push(`+${Date.now() - t0} ms consumer ${what}`)
+  consumer.on(consumer.events.CRASH, (e) => note(`crashed: ${e.payload.error && e.payload.error.message}`))
+  consumer.on(consumer.events.REBALANCING, () => note('rebalancing'))
+  consumer.on(consumer.events.GROUP_JOIN, (e) => note(`joined, assigned ${JSON.stringify(e.payload.memberAssignment)}`))
+  consumer.on(consumer.events.STOP, () => note('stopped'))
   await consumer.connect()
   await consumer.subscribe({ topic, fromBeginning: true })
   await consumer.run({
@@ -203,8 +230,22 @@ export async function consume(topic) {
     async until(pred, ms = 30000, what = 'events') {
       const end = Date.now() + ms
       while (!pred(messages)) {
-        if (Date.now() > end)
-          throw new Error(`timed out waiting for ${what}; got ${messages.length}: ` + JSON.stringify(messages.map((m) => [m.value.type, m.value.event || m.value.name || m.value.context?.page?.path, m.value.messageId])))
+        if (Date.now() > end) {
+          // is the log ahead of the consumer (a stalled reader) or not (nothing was produced)?
+          const admin = kafka.admin()
+          const offsets = await admin
+            .connect()
+            .then(() => admin.fetchTopicOffsets(topic))
+            .then((o) => JSON.stringify(o.map((p) => [p.partition, p.high])))
+            .catch((e) => String(e))
+          await admin.disconnect().catch(() => {})
+          problems.push(`high watermarks [partition, high]: ${offsets}`)
+          throw new Error(
+            `timed out waiting for ${what}; got ${messages.length}: ` +
+              JSON.stringify(messages.map((m) => [m.value.type, m.value.event || m.value.name || m.value.context?.page?.path, m.value.messageId])) +
+              '\n' + problems.join('\n'),
+          )
+        }
         await sleep(200)
       }
       return messages

@@ -51,9 +51,20 @@ async function closeTab(p) {
 }
 const mine = (aid) => (ms) => ms.filter((m) => m.value.anonymousId === aid)
 
+/** Wait for `n` events of this visitor; on timeout, say where they stopped (proxy, gateway or Kafka). */
+async function reached(aid, n, what, proxy) {
+  try {
+    await kafka.until((ms) => mine(aid)(ms).length >= n, 30000, what)
+  } catch (e) {
+    if (proxy) e.message += '\nrequests: ' + JSON.stringify(proxy.seen.map((r) => [r.method, r.path, r.mode, r.status, r.ids.length]))
+    e.message += '\ngateway log (tail):\n' + gw.logs.slice(-15).join('\n')
+    throw e
+  }
+}
+
 /** Wait for `n` events of this visitor, then a little longer to catch duplicates arriving late. */
-async function arrived(aid, n, what) {
-  await kafka.until((ms) => mine(aid)(ms).length >= n, 30000, what)
+async function arrived(aid, n, what, proxy) {
+  await reached(aid, n, what, proxy)
   await sleep(2500)
   return mine(aid)(kafka.messages)
 }
@@ -91,7 +102,7 @@ test('SPA navigations (push, replace, back), two custom events and closing the p
   await closeTab(p)
   await ctx.close()
 
-  const events = await arrived(aid, 6, 'the SPA page views and custom events')
+  const events = await arrived(aid, 6, 'the SPA page views and custom events', proxy)
   assertEachOnce(events)
   const got = events
     .map((m) => m.value)
@@ -152,7 +163,7 @@ test('the gateway answers 503 for a while: after it recovers every event arrives
   assert.ok(failed >= 6, `the tracker kept retrying while the gateway was unavailable (${failed} 503s)`)
   proxy.recover()
 
-  const events = await arrived(aid, 6, 'the events held back by the 503s')
+  const events = await arrived(aid, 6, 'the events held back by the 503s', proxy)
   assertEachOnce(events)
   assert.equal(events.length, 6)
   assert.deepEqual(
@@ -184,7 +195,7 @@ test('offline, then online: events wait and arrive once', async () => {
   await p.goto(s.url + '/trip/')
   await loaded(p)
   const aid = await anonymousId(p)
-  await kafka.until((ms) => mine(aid)(ms).length >= 1, 30000, 'the page view')
+  await reached(aid, 1, 'the page view', proxy)
   const before = proxy.batches().length
 
   await ctx.setOffline(true)
@@ -199,7 +210,7 @@ test('offline, then online: events wait and arrive once', async () => {
   assert.ok((await p.evaluate(() => clickgate.stats().queued)) >= 4)
   await ctx.setOffline(false)
 
-  const events = await arrived(aid, 5, 'the events tracked offline')
+  const events = await arrived(aid, 5, 'the events tracked offline', proxy)
   assertEachOnce(events)
   assert.deepEqual(events.map((m) => m.value.event || m.value.type).sort(), ['Offline A', 'Offline B', 'Offline C', 'page', 'page'])
   await ctx.close()
@@ -216,7 +227,7 @@ test('the offline queue survives closing the tab, and two new tabs do not both s
   await first.goto(s.url + '/tabs/first')
   await loaded(first)
   const aid = await anonymousId(first)
-  await kafka.until((ms) => mine(aid)(ms).length >= 1, 30000, 'the page view')
+  await reached(aid, 1, 'the page view', proxy)
 
   await ctx.setOffline(true)
   await first.evaluate(() => {
@@ -228,7 +239,7 @@ test('the offline queue survives closing the tab, and two new tabs do not both s
 
   const [a, b] = await Promise.all([ctx.newPage(), ctx.newPage()])
   await Promise.all([a.goto(s.url + '/tabs/other'), b.goto(s.url + '/tabs/other')])
-  const events = await arrived(aid, 8, 'the queued events')
+  const events = await arrived(aid, 8, 'the queued events', proxy)
   assertEachOnce(events)
   assert.deepEqual(
     events.filter((m) => m.value.event === 'Queued').map((m) => m.value.properties.i).sort(),

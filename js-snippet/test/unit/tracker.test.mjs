@@ -34,6 +34,7 @@ test('init sends a page view with page, campaign, session, device and library co
   assert.equal(req.type, 'text/plain', 'a simple request: no CORS preflight')
   assert.equal(new Headers(req.init.headers).get('content-encoding'), null)
   assert.equal(req.init.keepalive, true)
+  assert.ok(req.init.signal instanceof AbortSignal, 'a request that never ends is given up and retried')
   const body = await decode(req.raw)
   assert.equal(body.writeKey, 'pk_test')
   assert.equal(body.sentAt, '2025-03-01T10:00:01.000Z')

@@ -1,6 +1,20 @@
 // Read clickgate's topics back from the real broker (kafkajs), for the acceptance tests.
-import { Kafka, logLevel } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
+import kafkajs from 'kafkajs';
+import lz4 from 'lz4js';
+
+const { CompressionCodecs, CompressionTypes, Kafka, logLevel } = kafkajs;
+
+// kafkajs reads only gzip out of the box; clickgate's producer may compress with LZ4 (frame format).
+// Reading is all the tests need, so only decompression is provided.
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  async compress() {
+    throw new Error('LZ4 compression is not needed by the tests');
+  },
+  async decompress(buffer) {
+    return Buffer.from(lz4.decompress(buffer));
+  },
+});
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,6 +36,7 @@ function decode(topic, partition, message) {
     offset: Number(message.offset),
     key: message.key === null ? null : message.key.toString('utf8'),
     value,
+    text,
     headers,
   };
 }
@@ -43,6 +58,10 @@ export async function readUntil({ bootstrap, topic, match, expected, timeoutMs =
   const consumer = kafka.consumer({ groupId: `clickgate-clients-test-${randomUUID()}`, maxWaitTimeInMs: 100 });
   const nextOffset = new Map();
   const matches = [];
+  let crash = null;
+  consumer.on(consumer.events.CRASH, (event) => {
+    crash = event.payload.error;
+  });
   await admin.connect();
   try {
     const initial = await admin.fetchTopicOffsets(topic);
@@ -58,6 +77,7 @@ export async function readUntil({ bootstrap, topic, match, expected, timeoutMs =
     });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (crash) throw new Error(`reading ${topic} failed: ${crash.message}`);
       const highs = await admin.fetchTopicOffsets(topic);
       const caughtUp = highs.every(({ partition, high }) => (nextOffset.get(partition) ?? 0) >= Number(high));
       if ((caughtUp && matches.length >= expected) || Date.now() > deadline) break;

@@ -98,13 +98,14 @@ async function assertRawOncePerRequest(runId, log) {
   const records = await readUntil({
     bootstrap: gw.bootstrap,
     topic: gw.topicRaw,
-    match: (r) => typeof r.value?.body === 'string' && r.value.body.includes(runId),
+    match: (r) => r.value !== null && typeof r.value === 'object' && mentions(runId, r),
     expected: log.requests.length,
   });
   assert.equal(records.length, log.requests.length, 'one raw record per accepted request');
   const requestIds = new Set(records.map((r) => r.value.requestId));
   assert.equal(requestIds.size, records.length, 'requestIds are unique');
   for (const { value: env } of records) {
+    assert.equal(typeof env.body, 'object', 'contract: raw.body is the request body as received, embedded as JSON');
     assert.equal(env.writeKey, gw.writeKey);
     assert.equal(env.source, gw.source);
     assert.equal(env.path, '/v1/batch');
@@ -112,11 +113,18 @@ async function assertRawOncePerRequest(runId, log) {
     assert.match(env.userAgent ?? '', /^analytics-node/);
     assert.ok(env.receivedAt && env.clientIp && env.requestId, 'envelope metadata is set');
   }
-  const ids = (body) => JSON.parse(body).batch.map((e) => e.messageId).sort().join(',');
+  const ids = (body) => (typeof body === 'string' ? JSON.parse(body) : body).batch.map((e) => e.messageId).sort().join(',');
   assert.deepEqual(
     records.map((r) => ids(r.value.body)).sort(),
     log.requests.map((req) => ids(req.body)).sort(),
     'each raw body is exactly one request the library sent',
+  );
+  // "as received": byte for byte what the library sent (embedded verbatim as the envelope's last field).
+  const embedded = (text) => text.slice(text.indexOf('"body":') + '"body":'.length, -1);
+  assert.deepEqual(
+    records.map((r) => embedded(r.text)).sort(),
+    log.requests.map((req) => req.body.trim()).sort(),
+    'raw bodies are the request bodies as sent',
   );
 }
 

@@ -89,13 +89,19 @@ def assert_raw_once_per_request(gateway, run_id: str, exchanges, user_agent_pref
         assert (env.get("userAgent") or "").startswith(user_agent_prefix), env
         assert env.get("receivedAt"), env
         assert env.get("clientIp"), env
-        assert isinstance(env.get("body"), str), "raw body must be the request body as a JSON string"
-        body = json.loads(env["body"])
+        assert isinstance(env.get("body"), dict), (
+            f"contract: raw.body is the request body as received, embedded as JSON; got {type(env.get('body')).__name__}"
+        )
+        body = env["body"]
         raw_batches.append(tuple(sorted(e["messageId"] for e in body["batch"])))
     sent_batches = [tuple(sorted(ex.message_ids)) for ex in exchanges]
     assert sorted(raw_batches) == sorted(sent_batches), (
         f"raw bodies do not match the requests sent:\nraw:  {sorted(raw_batches)}\nsent: {sorted(sent_batches)}"
     )
+    # "as received (decompressed)": byte for byte what the library sent, not a re-serialisation.
+    # The body is embedded verbatim as the envelope's last field.
+    embedded = Counter(r.text[r.text.index('"body":') + len('"body":') : -1] for r in records)
+    assert embedded == Counter(ex.text.strip() for ex in exchanges), "raw bodies are not the request bodies as sent"
     return records
 
 

@@ -57,7 +57,8 @@ class Exchange:
 
     url: str
     headers: dict[str, str]
-    body: dict  # the JSON the library sent (gunzipped if needed)
+    text: str  # the request body as the library sent it (gunzipped if needed)
+    body: dict  # the same, parsed
     status: int
     response: dict | None
 
@@ -79,7 +80,8 @@ class HttpRecorder:
             parsed = response.json()
         except ValueError:
             parsed = None
-        self.exchanges.append(Exchange(request.url, dict(request.headers), json.loads(raw), response.status_code, parsed))
+        text = raw.decode("utf-8")
+        self.exchanges.append(Exchange(request.url, dict(request.headers), text, json.loads(text), response.status_code, parsed))
         return response
 
 

@@ -19,6 +19,7 @@ class Record:
     key: str | None
     value: Any  # parsed JSON
     headers: dict[str, str] = field(default_factory=dict)
+    text: str | None = None  # the record value as bytes on the wire, decoded
 
 
 def _decode(msg) -> Record:
@@ -29,7 +30,8 @@ def _decode(msg) -> Record:
         value = raw.decode("utf-8", "replace")
     headers = {k: (v.decode("utf-8", "replace") if v is not None else None) for k, v in (msg.headers() or [])}
     key = msg.key().decode("utf-8", "replace") if msg.key() is not None else None
-    return Record(msg.topic(), msg.partition(), msg.offset(), key, value, headers)
+    text = raw.decode("utf-8", "replace") if raw is not None else None
+    return Record(msg.topic(), msg.partition(), msg.offset(), key, value, headers, text)
 
 
 def read_until(
