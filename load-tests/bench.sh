@@ -84,7 +84,7 @@ json.dump({
     "cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem / 1024 / 1024, 1),
     "kernel": platform.release(),
     "kafka": sh("bash", "scripts/kafka.sh", "version"),
-    "clickgate": sh(sys.argv[2], "--version"), "commit": sh("git", "rev-parse", "--short", "HEAD"),
+    "clickgate": sh(sys.argv[2], "--version"), "commit": sh("git", "-C", os.path.dirname(os.path.abspath(sys.argv[2])), "rev-parse", "--short", "HEAD"),
     "rustc": sh("rustc", "--version"),
     "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
 }, open(sys.argv[1], "w"), indent=2)
@@ -171,16 +171,14 @@ lt_start bare "$OUT/bare-gen.log" "$H/bare"
 SERVER_PID="$LT_PID"
 GEN_RATE=1000
 lt_log "generator check: k6 and loadgen, 20-event batches at $GEN_RATE requests/s for 10 s against bare"
-/usr/bin/time -f '{"cpu_s": %U + %S}' -o "$OUT/gen-k6-time.txt" \
-    env CLICKGATE_URL="http://$LT_ADDR" RATE="$GEN_RATE" DURATION=10s BATCH_SIZE=20 RUN_ID="${RUNBASE}gen" \
-    SUMMARY_FILE="$OUT/gen-k6-summary.json" "$K6" run --quiet --no-color --log-output=none \
-    "$LT_DIR/k6/browser.js" >/dev/null 2>&1 || true
-"$PY" - "$OUT/gen-k6-time.txt" "$OUT/gen-k6.json" <<'PYEOF'
-import json, re, sys
-text = open(sys.argv[1]).read()
-m = re.search(r'"cpu_s": ([0-9.]+) \+ ([0-9.]+)', text)
-json.dump({"cpu_s": float(m.group(1)) + float(m.group(2)) if m else None}, open(sys.argv[2], "w"))
-PYEOF
+# k6's CPU time: run it as a child of Python and read the children's rusage.
+env CLICKGATE_URL="http://$LT_ADDR" RATE="$GEN_RATE" DURATION=10s BATCH_SIZE=20 RUN_ID="${RUNBASE}gen" \
+    SUMMARY_FILE="$OUT/gen-k6-summary.json" "$PY" -c '
+import json, resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+json.dump({"cpu_s": u.ru_utime + u.ru_stime, "exit": rc}, open(sys.argv[1], "w"))
+' "$OUT/gen-k6.json" "$K6" run --quiet --no-color --log-output=none "$LT_DIR/k6/browser.js" || true
 "$H/loadgen" --url "http://$LT_ADDR" --batch 20 --connections 64 --rate "$GEN_RATE" --duration 10 --warmup 0 \
     --out "$OUT/gen-loadgen.json"
 lt_stop "$SERVER_PID"
@@ -192,3 +190,6 @@ cut -d' ' -f1-3 /proc/loadavg >"$OUT/loadavg-end.txt"
 DOC_ARGS=()
 [[ "${BENCH_NO_DOC:-}" == 1 ]] || DOC_ARGS=(--doc "$LT_REPO/docs/benchmarks.md")
 "$PY" "$LT_DIR/bench_report.py" "$OUT" --batches $BATCHES "${DOC_ARGS[@]}"
+if [[ -f "$OUT/overload-noloss.json" ]] && ! grep -q '"ok": true' "$OUT/overload-noloss.json"; then
+    lt_die "the no-loss check after the overload run FAILED ($OUT/overload-noloss.json)"
+fi

@@ -36,7 +36,7 @@ STAGES = [
 WEAK = [
     ("hyper HTTP/1 (parse, write, connection)", r"hyper::|h1::|httparse"),
     ("axum/tower routing + middleware", r"axum::|tower::|tower_http::"),
-    ("tokio: scheduler, IO driver, thread park/unpark (context switches)", r"tokio::"),
+    ("tokio: IO driver, socket syscalls, thread park/unpark (context switches)", r"tokio::"),
     ("allocator (malloc/free outside a stage)", r"malloc|_int_free|_int_malloc|cfree|realloc"),
 ]
 COMPILED = [(name, re.compile(rx)) for name, rx in STAGES]
