@@ -58,6 +58,7 @@ fn settings() -> Settings {
             kind: SourceKind::Browser,
             keys: vec![Secret::new("pk_bench")],
             allowed_origins: vec!["*".into()],
+            rate_limit: None,
         }],
         ..Settings::default()
     }

@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
             kind: SourceKind::Browser,
             keys: vec![Secret::new("pk_bench")],
             allowed_origins: vec!["*".into()],
+            rate_limit: None,
         }],
         ..Settings::default()
     };

@@ -4,15 +4,25 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::extract::ConnectInfo;
 use axum::Router;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt as _;
 
 use crate::config::Settings;
 use crate::enrich::geo::GeoDatabases;
 use crate::enrich::Enricher;
+use crate::http::client_ip::ClientIpRule;
 use crate::http::{self, AppState, Clock};
+use crate::limit::RateLimiters;
 use crate::pipeline::Pipeline;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::tap::RecentEvents;
@@ -67,13 +77,19 @@ impl Application {
         );
         geo.spawn_reloader(settings.enrich.geo.reload_interval);
         let enricher = Enricher::new(&settings.enrich, geo);
-        let pipeline = Pipeline::with_enricher(&settings, enricher).map_err(anyhow::Error::msg)?;
+        let rate_limits = Arc::new(RateLimiters::new(&settings.rate_limits));
+        rate_limits.spawn_pruning();
+        let pipeline = Pipeline::with_enricher(&settings, enricher)
+            .map_err(anyhow::Error::msg)?
+            .with_rate_limiters(Arc::clone(&rate_limits));
         let state = AppState {
             pipeline: Arc::new(pipeline),
             sources: Arc::new(Sources::new(&settings.sources)),
             sink: Arc::clone(&sink),
             limits: Arc::new(settings.limits.clone()),
             clock,
+            client_ip: Arc::new(ClientIpRule::new(&settings.client_ip)),
+            rate_limits,
             metrics,
             alive,
         };
@@ -96,6 +112,12 @@ impl Application {
     /// Serves until `shutdown` resolves, then stops accepting, lets
     /// in-flight requests finish and flushes the producer, all within
     /// `shutdown_timeout`.
+    ///
+    /// Connections are served by hyper directly (not `axum::serve`) because
+    /// that is where the header-read timeout lives: a client that opens a
+    /// connection and trickles its headers (slow-loris), or idles between
+    /// keep-alive requests, is dropped after `limits.header_read_timeout`.
+    /// At most `limits.max_connections` are open at once.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -103,28 +125,58 @@ impl Application {
         let addr = self.local_addr();
         tracing::info!(addr = %addr, "listening");
         let budget = self.settings.shutdown_timeout;
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing in-flight requests");
-            let _ = stopping_tx.send(());
-        };
-        let server = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal);
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
-                tokio::time::sleep(budget).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
+        let limits = &self.settings.limits;
+        // HTTP/1 only: with HTTP/2 enabled the builder first waits for the
+        // protocol preface with no timeout at all. TLS and HTTP/2 end at
+        // the load balancer in front.
+        let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let graceful = GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let slot = tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => slot.context("connection slots")?,
+                () = &mut shutdown => break,
+            };
+            let (stream, peer) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Usually out of file descriptors: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let router = self.router.clone();
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(req)
+            });
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                // Errors here are clients going away or timing out.
+                let _ = conn.await;
+                drop(slot);
+            });
+        }
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        drop(self.listener);
         tokio::select! {
-            result = server => result.context("serving HTTP")?,
-            () = deadline => tracing::warn!("in-flight requests did not finish within shutdown_timeout"),
+            () = graceful.shutdown() => {},
+            () = tokio::time::sleep(budget) => {
+                tracing::warn!("in-flight requests did not finish within shutdown_timeout");
+            }
         }
         let sink = self.sink;
         tokio::task::spawn_blocking(move || sink.flush(budget))

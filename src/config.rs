@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,7 +13,14 @@ use serde::{Deserialize, Serialize};
 
 /// Top-level sections whose env vars use one `_` between section and key,
 /// e.g. `CLICKGATE_KAFKA_BROKERS` → `kafka.brokers`.
-const ENV_SECTIONS: &[&str] = &["kafka", "limits", "partitioning", "enrich"];
+const ENV_SECTIONS: &[&str] = &[
+    "kafka",
+    "limits",
+    "partitioning",
+    "client_ip",
+    "rate_limits",
+    "enrich",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +32,10 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     pub kafka: KafkaSettings,
     pub limits: Limits,
+    /// Where the client address comes from (socket or trusted proxies).
+    pub client_ip: ClientIpSettings,
+    /// Per-IP limits, hot-visitor re-keying and limiter housekeeping.
+    pub rate_limits: RateLimitSettings,
     pub partitioning: Partitioning,
     /// Ordered routing rules for the processed topic; first match wins.
     pub routes: Vec<RouteRule>,
@@ -42,6 +53,8 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(10),
             kafka: KafkaSettings::default(),
             limits: Limits::default(),
+            client_ip: ClientIpSettings::default(),
+            rate_limits: RateLimitSettings::default(),
             partitioning: Partitioning::default(),
             routes: Vec::new(),
             sources: Vec::new(),
@@ -191,6 +204,23 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Requests served at once; above it new requests get 503.
     pub max_concurrent_requests: usize,
+    /// Deepest nesting of objects and arrays inside one event (the event
+    /// object itself is level 1).
+    pub max_json_depth: usize,
+    /// Longest JSON string value in an event, in bytes as sent (escaped).
+    pub max_string_bytes: usize,
+    /// Longest object key in an event, in bytes as sent (escaped).
+    pub max_key_bytes: usize,
+    /// Longest a client may take to send a request's headers, from the
+    /// moment the connection is ready for them (slow-loris); an idle
+    /// keep-alive connection is closed after the same time. Behind a load
+    /// balancer, set it above the balancer's idle timeout for upstream
+    /// connections (the balancer then absorbs slow clients).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Open client connections at once; above it new connections wait in
+    /// the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -202,6 +232,11 @@ impl Default for Limits {
             max_batch_events: 2_500,
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 1_024,
+            max_json_depth: 32,
+            max_string_bytes: 16 * 1024,
+            max_key_bytes: 256,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
         }
     }
 }
@@ -408,6 +443,154 @@ pub struct SourceSettings {
     /// `*.example.com` wildcards.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// Requests per second this source may send, from all its clients
+    /// together; none means unlimited.
+    #[serde(default)]
+    pub rate_limit: Option<Rate>,
+}
+
+/// A token-bucket quota: `per_second` sustained, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.per_second == 0 {
+            return Err(invalid(format!("{key}.per_second"), "must be at least 1"));
+        }
+        if self.burst == 0 {
+            return Err(invalid(format!("{key}.burst"), "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Which forwarding header the trusted proxies set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientIpSettings {
+    /// Networks of the proxies in front of clickgate (`10.0.0.0/8`,
+    /// `::1/128`, or a bare address). Only a peer in one of them may name
+    /// the client in a forwarding header.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// The header those proxies append to.
+    pub header: ForwardedHeader,
+}
+
+impl Default for ClientIpSettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            header: ForwardedHeader::XForwardedFor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    /// Requests per second one client IP may send; none means unlimited.
+    pub per_ip: Option<Rate>,
+    /// Events per second one visitor (write key + anonymousId or userId)
+    /// may send before their further events are keyed at random, so one
+    /// visitor cannot overload one partition; none turns re-keying off.
+    pub hot_visitor: Option<Rate>,
+    /// How often idle limiter state (clients back at a full bucket) is
+    /// dropped.
+    #[serde(with = "humantime_serde")]
+    pub prune_interval: Duration,
+    /// Most clients (or visitors) one keyed limiter tracks; past it the
+    /// state is pruned at once and, if still over, reset.
+    pub max_tracked_keys: usize,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            per_ip: None,
+            hot_visitor: Some(Rate {
+                per_second: 100,
+                burst: 1_000,
+            }),
+            prune_interval: Duration::from_secs(10),
+            max_tracked_keys: 200_000,
+        }
+    }
+}
+
+/// An IP network in CIDR notation; a bare address is a single host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`, as dual-stack sockets
+/// report IPv4 peers) compare as the IPv4 address.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl TryFrom<String> for IpNetwork {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not an IP address or CIDR network");
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (text.trim(), None),
+        };
+        let addr = canonical(addr.parse::<IpAddr>().map_err(|_| bad())?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl From<IpNetwork> for String {
+    fn from(n: IpNetwork) -> String {
+        format!("{}/{}", n.addr, n.prefix)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -519,6 +702,14 @@ impl Settings {
             ("kafka.delivery_timeout", k.delivery_timeout),
             ("kafka.health_interval", k.health_interval),
             ("limits.request_timeout", self.limits.request_timeout),
+            (
+                "limits.header_read_timeout",
+                self.limits.header_read_timeout,
+            ),
+            (
+                "rate_limits.prune_interval",
+                self.rate_limits.prune_interval,
+            ),
         ] {
             if d.is_zero() {
                 return Err(invalid(key, "must be greater than zero"));
@@ -553,6 +744,14 @@ impl Settings {
             ("limits.max_event_bytes", l.max_event_bytes),
             ("limits.max_batch_events", l.max_batch_events),
             ("limits.max_concurrent_requests", l.max_concurrent_requests),
+            ("limits.max_json_depth", l.max_json_depth),
+            ("limits.max_string_bytes", l.max_string_bytes),
+            ("limits.max_key_bytes", l.max_key_bytes),
+            ("limits.max_connections", l.max_connections),
+            (
+                "rate_limits.max_tracked_keys",
+                self.rate_limits.max_tracked_keys,
+            ),
         ] {
             if v == 0 {
                 return Err(invalid(key, "must be greater than zero"));
@@ -563,6 +762,15 @@ impl Settings {
                 "limits.max_decompressed_bytes",
                 "must be at least limits.max_body_bytes",
             ));
+        }
+        if l.max_json_depth > 1_000 {
+            return Err(invalid("limits.max_json_depth", "must be at most 1000"));
+        }
+        if let Some(rate) = &self.rate_limits.per_ip {
+            rate.validate("rate_limits.per_ip")?;
+        }
+        if let Some(rate) = &self.rate_limits.hot_visitor {
+            rate.validate("rate_limits.hot_visitor")?;
         }
         self.enrich.validate()?;
         self.validate_sources()
@@ -606,6 +814,9 @@ impl Settings {
                         "a key is used by more than one source",
                     ));
                 }
+            }
+            if let Some(rate) = &s.rate_limit {
+                rate.validate(&format!("sources[{i}].rate_limit"))?;
             }
             if s.kind == SourceKind::Server && !s.allowed_origins.is_empty() {
                 return Err(invalid(
@@ -758,6 +969,71 @@ mod tests {
     }
 
     #[test]
+    fn edge_settings_parse_and_validate() {
+        let text = format!(
+            "{MINIMAL}rate_limit = {{ per_second = 5, burst = 10 }}\n\
+             [client_ip]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nheader = \"forwarded\"\n\
+             [rate_limits]\nper_ip = {{ per_second = 2, burst = 3 }}\n"
+        );
+        let s = Settings::from_toml(&text).expect("valid");
+        assert_eq!(
+            s.sources[0].rate_limit,
+            Some(Rate {
+                per_second: 5,
+                burst: 10
+            })
+        );
+        assert_eq!(s.client_ip.header, ForwardedHeader::Forwarded);
+        assert!(s.client_ip.trusted_proxies[0].contains("10.1.2.3".parse().expect("ip")));
+        assert!(!s.client_ip.trusted_proxies[0].contains("11.1.2.3".parse().expect("ip")));
+        assert!(s.client_ip.trusted_proxies[1].contains("::1".parse().expect("ip")));
+        assert_eq!(s.rate_limits.per_ip.map(|r| r.burst), Some(3));
+    }
+
+    #[test]
+    fn bad_edge_settings_are_named() {
+        let cases = [
+            (
+                "[client_ip]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                "trusted_proxies",
+            ),
+            (
+                "[client_ip]\ntrusted_proxies = [\"nope\"]\n",
+                "trusted_proxies",
+            ),
+            ("[limits]\nmax_json_depth = 0\n", "limits.max_json_depth"),
+            ("[limits]\nmax_key_bytes = 0\n", "limits.max_key_bytes"),
+            (
+                "[limits]\nheader_read_timeout = \"0s\"\n",
+                "limits.header_read_timeout",
+            ),
+            (
+                "[rate_limits]\nper_ip = { per_second = 0, burst = 1 }\n",
+                "rate_limits.per_ip.per_second",
+            ),
+        ];
+        for (extra, key) in cases {
+            let err = Settings::from_toml(&format!("{extra}{MINIMAL}"))
+                .expect_err(key)
+                .to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        let text = format!("{MINIMAL}rate_limit = {{ per_second = 1, burst = 0 }}\n");
+        let err = Settings::from_toml(&text)
+            .expect_err("zero burst")
+            .to_string();
+        assert!(err.contains("sources[0].rate_limit.burst"), "{err}");
+    }
+
+    #[test]
+    fn mapped_ipv4_peers_match_ipv4_networks() {
+        let net = IpNetwork::try_from("127.0.0.0/8".to_owned()).expect("net");
+        assert!(net.contains("::ffff:127.0.0.1".parse().expect("ip")));
+        let all = IpNetwork::try_from("0.0.0.0/0".to_owned()).expect("net");
+        assert!(all.contains("8.8.8.8".parse().expect("ip")));
+    }
+
+    #[test]
     fn env_names_map_to_settings_paths() {
         assert_eq!(env_key("LISTEN"), "listen");
         assert_eq!(env_key("KAFKA_BROKERS"), "kafka.brokers");
@@ -765,6 +1041,14 @@ mod tests {
         assert_eq!(env_key("LIMITS_MAX_BODY_BYTES"), "limits.max_body_bytes");
         assert_eq!(env_key("KAFKA__TOPICS__RAW__NAME"), "kafka.topics.raw.name");
         assert_eq!(env_key("SHUTDOWN_TIMEOUT"), "shutdown_timeout");
+        assert_eq!(
+            env_key("RATE_LIMITS__PER_IP__BURST"),
+            "rate_limits.per_ip.burst"
+        );
+        assert_eq!(
+            env_key("CLIENT_IP_TRUSTED_PROXIES"),
+            "client_ip.trusted_proxies"
+        );
     }
 
     #[test]
@@ -775,6 +1059,7 @@ mod tests {
                 kind: SourceKind::Browser,
                 keys: vec![Secret::new("k")],
                 allowed_origins: vec![],
+                rate_limit: None,
             }]),
             ..CliOverrides::default()
         };

@@ -27,12 +27,14 @@ pub fn dev_sources() -> Vec<SourceSettings> {
             kind: SourceKind::Browser,
             keys: vec![Secret::new(DEV_BROWSER_KEY)],
             allowed_origins: vec!["*".into()],
+            rate_limit: None,
         },
         SourceSettings {
             name: "demo-server".into(),
             kind: SourceKind::Server,
             keys: vec![Secret::new(DEV_SERVER_KEY)],
             allowed_origins: vec![],
+            rate_limit: None,
         },
     ]
 }

@@ -6,7 +6,10 @@ pub mod config;
 pub mod dev;
 pub mod enrich;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+pub mod limit;
 pub mod pipeline;
 pub mod route;
 pub mod sink;

@@ -16,6 +16,8 @@ use crate::event::time::{self, Timestamp};
 use crate::event::wire::WireEvent;
 use crate::event::Envelope;
 use crate::event::{self, EventType, RejectReason, Rejection};
+use crate::limit::json::{self as shape, Shape, Violation};
+use crate::limit::RateLimiters;
 use crate::route::Router;
 use crate::sink::{Record, RecordBatch, TopicTable};
 use crate::source::Source;
@@ -81,6 +83,9 @@ pub struct Pipeline {
     partition: PartitionKey,
     max_event_bytes: usize,
     enricher: Enricher,
+    shape: Shape,
+    /// Hot-visitor detection (re-keys a visitor over its event rate).
+    limiters: Option<Arc<RateLimiters>>,
 }
 
 impl Pipeline {
@@ -90,10 +95,17 @@ impl Pipeline {
     }
 
     pub fn with_enricher(settings: &Settings, enricher: Enricher) -> Result<Self, String> {
+        let l = &settings.limits;
         Ok(Self {
             router: Router::new(&settings.routes)?,
             partition: settings.partitioning.key,
-            max_event_bytes: settings.limits.max_event_bytes,
+            max_event_bytes: l.max_event_bytes,
+            shape: Shape {
+                max_depth: l.max_json_depth,
+                max_string_bytes: l.max_string_bytes,
+                max_key_bytes: l.max_key_bytes,
+            },
+            limiters: None,
             enricher,
         })
     }
@@ -101,6 +113,12 @@ impl Pipeline {
     /// Forgets the message ids of a request that was not published.
     pub fn forget(&self, seen: &[Seen]) {
         self.enricher.forget(seen);
+    }
+
+    /// Turns on hot-visitor re-keying with the application's limiters.
+    pub fn with_rate_limiters(mut self, limiters: Arc<RateLimiters>) -> Self {
+        self.limiters = Some(limiters);
+        self
     }
 
     /// Builds every record of the request. `body` is the request body as
@@ -217,6 +235,13 @@ impl Pipeline {
                 "an event must be a JSON object",
             ));
         }
+        shape::check(text.as_bytes(), &self.shape).map_err(|v| {
+            let reason = match v {
+                Violation::TooDeep { .. } => RejectReason::TooDeep,
+                _ => RejectReason::TooLong,
+            };
+            Rejection::new(reason, v.message("the event"))
+        })?;
         let wire: WireEvent<'a> =
             serde_json::from_str(text).map_err(|e| Rejection::from_parse_error(&e))?;
         event::normalise(
@@ -235,14 +260,22 @@ impl Pipeline {
         info: &RequestInfo<'_>,
         event: &event::Event<'_>,
     ) -> Result<(), serde_json::Error> {
+        let visitor = event.identity.visitor();
+        let hot = || {
+            self.limiters
+                .as_ref()
+                .and_then(|l| l.hot_visitor.as_ref())
+                .is_some_and(|h| h.is_hot(info.write_key, visitor))
+        };
         let key = match self.partition {
+            // A hot visitor's further events go without a key, so the
+            // producer spreads them over partitions.
+            PartitionKey::Visitor if hot() => None,
             PartitionKey::Visitor => {
                 let start = batch.buf.len();
                 batch.buf.extend_from_slice(info.write_key.as_bytes());
                 batch.buf.push(b':');
-                batch
-                    .buf
-                    .extend_from_slice(event.identity.visitor().as_bytes());
+                batch.buf.extend_from_slice(visitor.as_bytes());
                 Some(start..batch.buf.len())
             }
             PartitionKey::Random => None,

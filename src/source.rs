@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{SourceKind, SourceSettings};
+use crate::limit::{self, DirectLimiter, Limited};
 
 /// Where the request presented its write key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,14 +15,32 @@ pub enum KeyPlace {
     Body,
 }
 
-#[derive(Debug)]
 pub struct Source {
     pub name: Arc<str>,
     pub kind: SourceKind,
     origins: Vec<OriginPattern>,
+    /// The source's own bucket (`sources[].rate_limit`), shared by all
+    /// its keys and clients.
+    rate: Option<DirectLimiter>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("origins", &self.origins)
+            .field("rate_limited", &self.rate.is_some())
+            .finish()
+    }
 }
 
 impl Source {
+    /// Counts one request against the source's rate limit.
+    pub fn check_rate(&self) -> Result<(), Limited> {
+        self.rate.as_ref().map_or(Ok(()), limit::check_direct)
+    }
+
     /// Whether a request from `origin` (the `Origin` header) may use this
     /// source. Requests without an `Origin` (servers, beacons from the same
     /// site) are not restricted here.
@@ -107,6 +126,7 @@ impl Sources {
                     .iter()
                     .map(|o| OriginPattern::parse(o))
                     .collect(),
+                rate: s.rate_limit.map(limit::direct),
             });
             if s.kind == SourceKind::Browser {
                 browser.push(Arc::clone(&source));
@@ -145,12 +165,14 @@ mod tests {
                     "*.example.org".into(),
                     "http://localhost:3000".into(),
                 ],
+                rate_limit: None,
             },
             SourceSettings {
                 name: "api".into(),
                 kind: SourceKind::Server,
                 keys: vec![Secret::new("sk1")],
                 allowed_origins: vec![],
+                rate_limit: None,
             },
         ])
     }

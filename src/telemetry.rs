@@ -18,6 +18,7 @@ pub const KAFKA_DELIVERY_ERRORS: &str = "clickgate_kafka_delivery_errors_total";
 pub const KAFKA_UP: &str = "clickgate_kafka_up";
 pub const REQUESTS_SHED: &str = "clickgate_requests_shed_total";
 pub const RATE_LIMITED: &str = "clickgate_rate_limited_total";
+pub const HOT_VISITOR_REKEYED: &str = "clickgate_hot_visitor_rekeyed_total";
 pub const CLOCK_SKEW: &str = "clickgate_clock_skew_seconds";
 pub const GEO_DATABASE_AGE: &str = "clickgate_geo_database_age_seconds";
 pub const ENRICHMENT_FAILURES: &str = "clickgate_enrichment_failures_total";

@@ -17,6 +17,10 @@ pub enum RejectReason {
     DuplicateKey,
     InvalidField,
     TooLarge,
+    /// Nested deeper than `limits.max_json_depth`.
+    TooDeep,
+    /// A string or key longer than `limits.max_string_bytes` / `max_key_bytes`.
+    TooLong,
     MissingType,
     UnknownType,
     MissingIdentity,
@@ -34,6 +38,8 @@ impl RejectReason {
             RejectReason::DuplicateKey => "duplicate_key",
             RejectReason::InvalidField => "invalid_field",
             RejectReason::TooLarge => "event_too_large",
+            RejectReason::TooDeep => "too_deep",
+            RejectReason::TooLong => "too_long",
             RejectReason::MissingType => "missing_type",
             RejectReason::UnknownType => "unknown_type",
             RejectReason::MissingIdentity => "missing_identity",

@@ -17,11 +17,16 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{message}")]
     TooManyRequests {
+        /// Which limit refused the request (`ip`, `source`): in the body and
+        /// the `clickgate_rate_limited_total` label.
+        limit: &'static str,
         message: String,
         retry_after_secs: u64,
     },
@@ -40,6 +45,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
@@ -52,6 +58,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -68,6 +75,20 @@ impl ApiError {
                 retry_after_secs, ..
             } => Some((*retry_after_secs).max(1)),
             _ => None,
+        }
+    }
+}
+
+impl From<crate::limit::Limited> for ApiError {
+    fn from(l: crate::limit::Limited) -> Self {
+        ApiError::TooManyRequests {
+            limit: l.limit.as_str(),
+            message: format!(
+                "rate limit exceeded ({}); retry after {} s",
+                l.limit.setting(),
+                l.retry_after_secs
+            ),
+            retry_after_secs: l.retry_after_secs,
         }
     }
 }
@@ -97,11 +118,15 @@ impl IntoResponse for ApiError {
         if let ApiError::Unavailable { reason, .. } = &self {
             metrics::counter!(names::REQUESTS_SHED, "reason" => *reason).increment(1);
         }
-        let body = json!({
+        let mut body = json!({
             "success": false,
             "error": self.code(),
             "message": self.to_string(),
         });
+        if let ApiError::TooManyRequests { limit, .. } = &self {
+            metrics::counter!(names::RATE_LIMITED, "limit" => *limit).increment(1);
+            body["limit"] = json!(limit);
+        }
         let retry_after = self.retry_after();
         let mut response = (self.status(), Json(body)).into_response();
         if let Some(secs) = retry_after {

@@ -1,7 +1,7 @@
 //! The Segment-compatible ingestion endpoints: `POST /v1/batch` and the
 //! single-event routes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::{body, AppState};
 use crate::event::wire::{BatchBody, Shallow};
 use crate::event::EventType;
+use crate::limit::json::{self as shape, Shape};
 use crate::pipeline::{Events, Outcome, Rejected, RequestInfo};
 use crate::source::{KeyPlace, Source};
 
@@ -30,6 +31,8 @@ struct Accepted<'a> {
 /// What arrived with the request, apart from the body.
 pub struct Incoming {
     pub peer: SocketAddr,
+    /// The client: the peer, or what a trusted proxy says it is.
+    pub client_ip: IpAddr,
     pub headers: HeaderMap,
     pub query: Option<String>,
     pub path: String,
@@ -114,11 +117,12 @@ pub async fn ingest(
     events: Events<'_>,
 ) -> Result<Outcome, ApiError> {
     let source = authorise(state, incoming, Some(key))?;
+    source.check_rate()?;
     let request_id = uuid::Uuid::now_v7().to_string();
     let info = RequestInfo {
         request_id: &request_id,
         received_at: (state.clock)(),
-        client_ip: Some(incoming.peer.ip()),
+        client_ip: Some(incoming.client_ip),
         user_agent: incoming.header(header::USER_AGENT),
         write_key: key.0,
         source,
@@ -147,14 +151,40 @@ fn parse_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
-fn incoming(peer: SocketAddr, headers: HeaderMap, query: Option<String>, uri: &Uri) -> Incoming {
-    Incoming {
+/// What arrived besides the body, after the per-IP rate limit passed (so
+/// a limited client costs no body read).
+pub fn incoming(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    query: Option<String>,
+    uri: &Uri,
+) -> Result<Incoming, ApiError> {
+    let client_ip = state.client_ip.resolve(peer, &headers);
+    state.rate_limits.check_ip(client_ip)?;
+    Ok(Incoming {
         peer,
+        client_ip,
         network_user_id: super::cookie::from_request(&headers),
         headers,
         query,
         path: uri.path().to_owned(),
-    }
+    })
+}
+
+/// Refuses, before any parser walks it, a body nested far deeper than any
+/// acceptable event: more than twice `limits.max_json_depth` plus the
+/// `wrapping` levels around the events (2 for a batch: the body object and
+/// its array). An event only somewhat too deep is rejected alone later.
+pub fn check_depth(body: &[u8], state: &AppState, wrapping: usize) -> Result<(), ApiError> {
+    let max = state.limits.max_json_depth.saturating_mul(2) + wrapping;
+    shape::check(body, &Shape::depth_only(max)).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "the body nests objects/arrays deeper than {max} levels (twice limits.max_json_depth, \
+             which is {})",
+            state.limits.max_json_depth
+        ))
+    })
 }
 
 /// `POST /v1/batch`.
@@ -166,12 +196,13 @@ pub async fn batch(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let incoming = incoming(peer, headers, query, &uri);
+    let incoming = incoming(&state, peer, headers, query, &uri)?;
     let bytes = body::read(&incoming.headers, body, &state.limits).await?;
     let header_key = key_from_request(&incoming)?;
     if let Some((k, place)) = &header_key {
         authorise(&state, &incoming, Some((k, *place)))?;
     }
+    check_depth(&bytes, &state, 2)?;
     let parsed: BatchBody<'_> = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     let events: Vec<&RawValue> = parsed
         .batch
@@ -233,12 +264,13 @@ pub async fn single(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let incoming = incoming(peer, headers, query, &uri);
+    let incoming = incoming(&state, peer, headers, query, &uri)?;
     let bytes = body::read(&incoming.headers, body, &state.limits).await?;
     let header_key = key_from_request(&incoming)?;
     if let Some((k, place)) = &header_key {
         authorise(&state, &incoming, Some((k, *place)))?;
     }
+    check_depth(&bytes, &state, 0)?;
     let event: &RawValue = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     let body_key = if header_key.is_none() {
         let top: Shallow<'_> = serde_json::from_str(event.get())

@@ -1,6 +1,7 @@
 //! The HTTP surface: shared state, the router and its layer stack.
 
 pub mod body;
+pub mod client_ip;
 pub mod cookie;
 mod cors;
 pub mod error;
@@ -22,10 +23,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Limits, Settings};
 use crate::event::time::Timestamp;
+use crate::limit::RateLimiters;
 use crate::pipeline::Pipeline;
 use crate::sink::EventSink;
 use crate::source::Sources;
@@ -47,6 +48,10 @@ pub struct AppState {
     pub sink: Arc<dyn EventSink>,
     pub limits: Arc<Limits>,
     pub clock: Clock,
+    /// Who the client is (socket peer or trusted-proxy header).
+    pub client_ip: Arc<client_ip::ClientIpRule>,
+    /// Per-IP and hot-visitor limiters (per-source ones live on sources).
+    pub rate_limits: Arc<RateLimiters>,
     pub metrics: PrometheusHandle,
     /// Liveness: false once the sink can never recover (fatal producer error).
     pub alive: Arc<dyn Fn() -> bool + Send + Sync>,
@@ -76,10 +81,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .layer(HandleErrorLayer::new(shed))
                 .load_shed()
                 .concurrency_limit(limits.max_concurrent_requests)
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    limits.request_timeout,
-                )),
+                .timeout(limits.request_timeout),
         );
     let mut app = Router::new()
         .merge(ingest)
@@ -123,7 +125,11 @@ async fn snippet() -> impl IntoResponse {
 }
 
 async fn shed(err: BoxError) -> ApiError {
-    if err.is::<tower::load_shed::error::Overloaded>() {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::RequestTimeout(
+            "the request took longer than limits.request_timeout to arrive and be served".into(),
+        )
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
         ApiError::Unavailable {
             reason: "concurrency",
             message: "too many requests in flight (limits.max_concurrent_requests); retry later"

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use super::ingest::{ingest, query_param, Incoming};
+use super::ingest::{check_depth, incoming, ingest, query_param, Incoming};
 use super::AppState;
 use crate::event::wire::Shallow;
 use crate::event::EventType;
@@ -94,6 +94,7 @@ fn event_from_query(query: &str) -> Result<Vec<u8>, ApiError> {
 async fn track_pixel(state: &AppState, incoming: &Incoming) -> Result<&'static str, ApiError> {
     let query = incoming.query.as_deref().unwrap_or_default();
     let body = event_from_query(query)?;
+    check_depth(&body, state, 0)?;
     let event: &serde_json::value::RawValue = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("the event is not valid JSON: {e}")))?;
     let top: Shallow<'_> = serde_json::from_str(event.get())
@@ -132,12 +133,9 @@ pub async fn pixel(
     headers: HeaderMap,
     _body: Body,
 ) -> Response {
-    let incoming = Incoming {
-        peer,
-        network_user_id: super::cookie::from_request(&headers),
-        headers,
-        query,
-        path: uri.path().to_owned(),
+    let incoming = match incoming(&state, peer, headers, query, &uri) {
+        Ok(incoming) => incoming,
+        Err(e) => return gif(e.code()),
     };
     match track_pixel(&state, &incoming).await {
         Ok(outcome) => gif(outcome),

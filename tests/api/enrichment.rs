@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clickgate::config::{IpMode, Settings};
+use clickgate::config::{IpMode, IpNetwork, Settings};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -84,8 +84,11 @@ fn events(sink: &clickgate::sink::memory::MemorySink) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn page_view_lands_with_location_truncated_ip_browser_session_campaign_and_true_time() {
-    let (settings, _db) = settings_with_geo("Berlin");
+async fn event_through_a_trusted_proxy_lands_located_truncated_parsed_sessioned_with_campaign_and_true_time(
+) {
+    let (mut settings, _db) = settings_with_geo("Berlin");
+    settings.client_ip.trusted_proxies =
+        vec![IpNetwork::try_from("127.0.0.0/8".to_owned()).expect("network")];
     // The server receives at 12:00:01; the client's clock runs one hour fast.
     let (app, sink) = spawn_memory_with_clock(settings, fixed_clock("2024-05-01T12:00:01Z")).await;
     let body = json!({"batch": [{"type": "page", "name": "Home", "anonymousId": "a1",
@@ -94,15 +97,24 @@ async fn page_view_lands_with_location_truncated_ip_browser_session_campaign_and
                              "referrer": "https://www.google.com/"}}}],
         "sentAt": "2024-05-01T13:00:01Z"});
 
-    let res = post(&app, BROWSER_KEY, CHROME, body).await;
+    let res = app
+        .client
+        .post(app.url("/v1/batch"))
+        .basic_auth(BROWSER_KEY, Some(""))
+        .header("user-agent", CHROME)
+        .header("x-forwarded-for", "81.2.69.142")
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
 
     assert_eq!(res.status(), 200);
     let e = &events(&sink)[0];
     let ctx = &e["context"];
-    assert_eq!(ctx["location"]["countryCode"], "DE");
-    assert_eq!(ctx["location"]["city"], "Berlin");
-    assert_eq!(ctx["location"]["timeZone"], "Europe/Berlin");
-    assert_eq!(ctx["ip"], "127.0.0.0");
+    assert_eq!(ctx["location"]["countryCode"], "GB");
+    assert_eq!(ctx["location"]["city"], "London");
+    assert_eq!(ctx["location"]["timeZone"], "Europe/London");
+    assert_eq!(ctx["ip"], "81.2.69.0");
     assert_eq!(ctx["userAgentParsed"]["browser"]["name"], "Chrome");
     assert_eq!(ctx["userAgentParsed"]["os"]["name"], "Mac OSX");
     assert_eq!(ctx["userAgentParsed"]["deviceType"], "desktop");
@@ -122,8 +134,30 @@ async fn page_view_lands_with_location_truncated_ip_browser_session_campaign_and
     assert_eq!(e["originalTimestamp"], "2024-05-01T13:00:00.000Z");
     let raw = sink.records_in("clickstream.raw")[0].json();
     assert_eq!(
-        raw["clientIp"], "127.0.0.0",
+        raw["clientIp"], "81.2.69.0",
         "the raw topic is truncated too"
+    );
+}
+
+#[tokio::test]
+async fn without_a_proxy_the_socket_peer_is_located() {
+    let (settings, _db) = settings_with_geo("Berlin");
+    let (app, sink) = spawn_memory(settings).await;
+
+    post(
+        &app,
+        BROWSER_KEY,
+        CHROME,
+        json!({"batch": [{"type": "page", "anonymousId": "a"}]}),
+    )
+    .await;
+
+    let ctx = &events(&sink)[0]["context"];
+    assert_eq!(ctx["location"]["city"], "Berlin");
+    assert_eq!(ctx["ip"], "127.0.0.0");
+    assert_eq!(
+        sink.records_in("clickstream.raw")[0].json()["clientIp"],
+        "127.0.0.0"
     );
 }
 

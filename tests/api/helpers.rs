@@ -28,12 +28,14 @@ pub fn settings() -> Settings {
             kind: SourceKind::Browser,
             keys: vec![Secret::new(BROWSER_KEY), Secret::new("pk_test_rotated")],
             allowed_origins: vec!["shop.example.com".into(), "*.example.org".into()],
+            rate_limit: None,
         },
         SourceSettings {
             name: "backend".into(),
             kind: SourceKind::Server,
             keys: vec![Secret::new(SERVER_KEY)],
             allowed_origins: vec![],
+            rate_limit: None,
         },
     ];
     s.shutdown_timeout = Duration::from_secs(3);

@@ -5,6 +5,7 @@ mod helpers;
 mod mmdb;
 
 mod enrichment;
+mod hostile;
 mod ingest;
 mod kafka_mock;
 mod kafka_real;
