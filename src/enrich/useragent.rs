@@ -243,7 +243,14 @@ type Shard = Mutex<Generations<Box<str>, Arc<Agent>>>;
 /// different threads rarely wait for one another.
 pub struct UserAgents {
     shards: Box<[Shard]>,
+    /// The answer for strings too long to be a real user agent.
+    too_long: Arc<Agent>,
 }
+
+/// Longer strings are not parsed or cached: real user agents are a few
+/// hundred bytes, and a client could otherwise fill the cache with
+/// event-sized strings (or spend the parser's time on them).
+pub const MAX_USER_AGENT_BYTES: usize = 1024;
 
 impl UserAgents {
     /// Caches at most `capacity` user agents.
@@ -253,12 +260,23 @@ impl UserAgents {
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(Generations::new(per_shard)))
                 .collect(),
+            too_long: Arc::new(Agent {
+                parsed: None,
+                bot: None,
+            }),
         }
     }
 
     /// The parsed user agent; parses only strings not seen lately. The
     /// parse itself runs outside the lock.
     pub fn get(&self, user_agent: &str) -> Arc<Agent> {
+        if user_agent.len() > MAX_USER_AGENT_BYTES {
+            failure(
+                FailureKind::UserAgent,
+                format_args!("user agent longer than {MAX_USER_AGENT_BYTES} bytes"),
+            );
+            return Arc::clone(&self.too_long);
+        }
         let shard = &self.shards[shard_of(user_agent)];
         if let Some(hit) = lock(shard).get_mut(user_agent) {
             return Arc::clone(hit);
@@ -366,5 +384,15 @@ mod tests {
         }
         let held: usize = agents.shards.iter().map(|s| lock(s).len()).sum();
         assert!(held <= 32, "{held}");
+    }
+
+    #[test]
+    fn overlong_strings_are_neither_parsed_nor_cached() {
+        let agents = UserAgents::new(32);
+        let long = format!("{CHROME_MAC}{}", " x".repeat(MAX_USER_AGENT_BYTES));
+        let a = agents.get(&long);
+        assert!(a.parsed.is_none() && a.bot.is_none());
+        let held: usize = agents.shards.iter().map(|s| lock(s).len()).sum();
+        assert_eq!(held, 0);
     }
 }
