@@ -91,6 +91,9 @@ impl Application {
             client_ip: Arc::new(ClientIpRule::new(&settings.client_ip)),
             rate_limits,
             metrics,
+            memory: crate::limit::budget::MemoryBudget::new(settings.limits.max_inflight_bytes),
+            cors_credentials: settings.enrich.sessions.cookie
+                && !settings.enrich.privacy.cookieless,
             alive,
         };
         let router = http::router(state, &settings);

@@ -221,6 +221,10 @@ pub struct Limits {
     /// Open client connections at once; above it new connections wait in
     /// the listen backlog.
     pub max_connections: usize,
+    /// Request data held at once across all requests (bodies, inflated
+    /// bodies and their Kafka records); above it new requests get 503, so
+    /// memory stays bounded under overload.
+    pub max_inflight_bytes: usize,
 }
 
 impl Default for Limits {
@@ -237,6 +241,7 @@ impl Default for Limits {
             max_key_bytes: 256,
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            max_inflight_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -744,6 +749,7 @@ impl Settings {
             ("limits.max_event_bytes", l.max_event_bytes),
             ("limits.max_batch_events", l.max_batch_events),
             ("limits.max_concurrent_requests", l.max_concurrent_requests),
+            ("limits.max_inflight_bytes", l.max_inflight_bytes),
             ("limits.max_json_depth", l.max_json_depth),
             ("limits.max_string_bytes", l.max_string_bytes),
             ("limits.max_key_bytes", l.max_key_bytes),

@@ -41,6 +41,12 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
             HeaderValue::from_static(MAX_AGE_SECS),
         );
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if state.cors_credentials {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
         return response;
     }
     let mut response = next.run(req).await;
@@ -52,6 +58,12 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static("Retry-After"),
         );
+        if state.cors_credentials {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
     }
     response
 }

@@ -17,9 +17,11 @@ use super::error::ApiError;
 use super::{body, AppState};
 use crate::event::wire::{BatchBody, Shallow};
 use crate::event::EventType;
+use crate::limit::budget::{Reservation, COST_PER_BODY_BYTE};
 use crate::limit::json::{self as shape, Shape};
 use crate::pipeline::{Events, Outcome, Rejected, RequestInfo};
 use crate::source::{KeyPlace, Source};
+use bytes::Bytes;
 
 #[derive(Serialize)]
 struct Accepted<'a> {
@@ -187,6 +189,42 @@ pub fn check_depth(body: &[u8], state: &AppState, wrapping: usize) -> Result<(),
     })
 }
 
+/// Reads the body within the in-flight memory budget: the wire size is
+/// reserved before reading (the declared length, else the body limit), the
+/// inflated size once gzip is undone. Over budget: 503 at once.
+async fn read_body(
+    state: &AppState,
+    incoming: &Incoming,
+    body: Body,
+) -> Result<(Bytes, Reservation), ApiError> {
+    let declared = incoming
+        .header(header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(state.limits.max_body_bytes)
+        .min(state.limits.max_body_bytes);
+    let mut reserved = state
+        .memory
+        .try_reserve(declared * COST_PER_BODY_BYTE)
+        .ok_or_else(over_budget)?;
+    let bytes = body::read(&incoming.headers, body, &state.limits).await?;
+    if bytes.len() > declared
+        && !state
+            .memory
+            .try_grow(&mut reserved, (bytes.len() - declared) * COST_PER_BODY_BYTE)
+    {
+        return Err(over_budget());
+    }
+    Ok((bytes, reserved))
+}
+
+fn over_budget() -> ApiError {
+    ApiError::Unavailable {
+        reason: "memory",
+        message: "too much request data in flight (limits.max_inflight_bytes); retry later".into(),
+        retry_after_secs: 1,
+    }
+}
+
 /// `POST /v1/batch`.
 pub async fn batch(
     State(state): State<AppState>,
@@ -197,7 +235,7 @@ pub async fn batch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let incoming = incoming(&state, peer, headers, query, &uri)?;
-    let bytes = body::read(&incoming.headers, body, &state.limits).await?;
+    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
     let header_key = key_from_request(&incoming)?;
     if let Some((k, place)) = &header_key {
         authorise(&state, &incoming, Some((k, *place)))?;
@@ -265,7 +303,7 @@ pub async fn single(
     body: Body,
 ) -> Result<Response, ApiError> {
     let incoming = incoming(&state, peer, headers, query, &uri)?;
-    let bytes = body::read(&incoming.headers, body, &state.limits).await?;
+    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
     let header_key = key_from_request(&incoming)?;
     if let Some((k, place)) = &header_key {
         authorise(&state, &incoming, Some((k, *place)))?;

@@ -53,6 +53,10 @@ pub struct AppState {
     /// Per-IP and hot-visitor limiters (per-source ones live on sources).
     pub rate_limits: Arc<RateLimiters>,
     pub metrics: PrometheusHandle,
+    /// Bytes of request data allowed in flight (limits.max_inflight_bytes).
+    pub memory: crate::limit::budget::MemoryBudget,
+    /// Send `Access-Control-Allow-Credentials` (the first-party cookie is on).
+    pub cors_credentials: bool,
     /// Liveness: false once the sink can never recover (fatal producer error).
     pub alive: Arc<dyn Fn() -> bool + Send + Sync>,
 }

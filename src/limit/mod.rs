@@ -1,6 +1,7 @@
 //! Rate limiters (per client IP, per source, hot visitors) built on
 //! governor, their housekeeping timer, and the JSON shape limits.
 
+pub mod budget;
 pub mod json;
 
 use std::hash::{BuildHasher, Hash};

@@ -714,3 +714,39 @@ async fn a_body_that_trickles_in_gets_408_naming_the_limit() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(sink.records().is_empty());
 }
+
+#[tokio::test]
+async fn request_data_over_the_inflight_budget_is_shed_with_503() {
+    let mut s = settings();
+    s.limits.max_inflight_bytes = 300 * 1024;
+    let (app, sink) = spawn_memory(s).await;
+    // A client declares a 100 KB body and stalls: its reservation (3 × the
+    // body) holds most of the budget.
+    let mut slow = TcpStream::connect(app.addr).await.unwrap();
+    let head = "POST /v1/batch HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{\"batch\":[";
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let event = json!({"type": "track", "event": "E", "userId": "u", "properties": {"pad": "x".repeat(10_000)}});
+    let res = app
+        .post_batch(SERVER_KEY, json!({"batch": [event.clone()]}))
+        .await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let v: Value = res.json().await.unwrap();
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_inflight_bytes"),
+        "{v}"
+    );
+    drop(slow);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = app.post_batch(SERVER_KEY, json!({"batch": [event]})).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "the budget is released when the slow request ends"
+    );
+    assert_eq!(sink.records_in("clickstream.events").len(), 1);
+}

@@ -531,3 +531,26 @@ async fn preflight_is_answered_for_allowed_origins_only() {
     assert_eq!(bad.status(), 403);
     assert!(bad.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn credentials_are_allowed_only_when_the_first_party_cookie_is_on() {
+    let preflight = |app: &TestApp| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/v1/batch"))
+            .header("origin", ALLOWED_ORIGIN)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    let (plain, _) = spawn_memory(settings()).await;
+    let res = preflight(&plain).await.unwrap();
+    assert!(res
+        .headers()
+        .get("access-control-allow-credentials")
+        .is_none());
+    let mut s = settings();
+    s.enrich.sessions.cookie = true;
+    let (with_cookie, _) = spawn_memory(s).await;
+    let res = preflight(&with_cookie).await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    assert_eq!(res.headers()["access-control-allow-origin"], ALLOWED_ORIGIN);
+}
