@@ -72,6 +72,17 @@ impl TestApp {
         }
     }
 
+    /// The status of `GET path`.
+    pub async fn status_of(&self, path: &str) -> u16 {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+            .status()
+            .as_u16()
+    }
+
     pub async fn post_batch(&self, key: &str, body: serde_json::Value) -> reqwest::Response {
         self.client
             .post(self.url("/v1/batch"))

@@ -52,15 +52,7 @@ async fn broker_down_gives_503_within_the_timeout_and_recovers() {
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"], "unavailable");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(app.status_of("/readyz").await, 503);
 
     cluster.broker_up(1).expect("broker up");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -75,15 +67,7 @@ async fn broker_down_gives_503_within_the_timeout_and_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status_of("/readyz").await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,15 +122,7 @@ async fn missing_topics_are_refused_unless_creation_is_allowed() {
     );
     s.kafka.create_topics = true;
     let app = spawn_kafka(s).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status_of("/readyz").await, 200);
 }
 
 /// A second broker this test may stop and start.
@@ -202,15 +194,7 @@ async fn kafka_outage_gives_503_and_posting_works_again_after_restart() {
         started.elapsed()
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(app.status_of("/readyz").await, 503);
 
     broker.run("start");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -226,15 +210,7 @@ async fn kafka_outage_gives_503_and_posting_works_again_after_restart() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status_of("/readyz").await, 200);
     let events = consume(&brokers, &format!("{prefix}.events"), 2);
     let ids: Vec<&str> = events
         .iter()

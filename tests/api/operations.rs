@@ -7,24 +7,8 @@ use crate::helpers::*;
 #[tokio::test]
 async fn healthz_and_readyz_follow_the_sink() {
     let (app, sink) = spawn_memory(settings()).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status_of("/healthz").await, 200);
+    assert_eq!(app.status_of("/readyz").await, 200);
     sink.fail_with(Some(clickgate::sink::SinkError::Unavailable(
         "broker gone".into(),
     )));
@@ -32,15 +16,7 @@ async fn healthz_and_readyz_follow_the_sink() {
     assert_eq!(res.status(), 503);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["ready"], false);
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status_of("/healthz").await, 200);
 }
 
 #[tokio::test]
