@@ -119,7 +119,12 @@ mod tests {
         let mut r = budget.try_reserve(2 * UNIT).expect("fits");
         assert!(budget.try_grow(&mut r, 7 * UNIT));
         assert_eq!(budget.available(), UNIT);
-        assert!(!budget.try_grow(&mut r, 2 * UNIT));
+        let other = budget.try_reserve(UNIT).expect("the last unit");
+        assert!(!budget.try_grow(&mut r, UNIT), "nothing left to grow into");
+        drop(other);
+        // Growth past the whole budget is capped at it (the request then runs alone).
+        assert!(budget.try_grow(&mut r, 100 * UNIT));
+        assert_eq!(budget.available(), 0);
         drop(r);
         assert_eq!(budget.available(), 10 * UNIT);
     }
