@@ -174,15 +174,21 @@ impl Application {
             });
         }
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        let deadline = tokio::time::Instant::now() + budget;
         drop(self.listener);
         tokio::select! {
             () = graceful.shutdown() => {},
-            () = tokio::time::sleep(budget) => {
+            () = tokio::time::sleep_until(deadline) => {
                 tracing::warn!("in-flight requests did not finish within shutdown_timeout");
             }
         }
+        // The flush gets what is left of the one budget (at least a moment,
+        // so records of requests that just finished still go out).
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(std::time::Duration::from_millis(500));
         let sink = self.sink;
-        tokio::task::spawn_blocking(move || sink.flush(budget))
+        tokio::task::spawn_blocking(move || sink.flush(left))
             .await
             .context("flushing the producer")?;
         tracing::info!("stopped");

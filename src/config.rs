@@ -720,6 +720,23 @@ impl Settings {
                 return Err(invalid(key, "must be greater than zero"));
             }
         }
+        // A request must be able to wait for Kafka's answer (delivery_timeout
+        // plus the report's 1 s margin) before the request timeout cuts it off.
+        if self.limits.request_timeout <= k.delivery_timeout + Duration::from_secs(1) {
+            return Err(invalid(
+                "limits.request_timeout",
+                "must be longer than kafka.delivery_timeout + 1s",
+            ));
+        }
+        if self.limits.max_decompressed_bytes + 64 * 1024 > crate::sink::topics::MAX_MESSAGE_BYTES {
+            return Err(invalid(
+                "limits.max_decompressed_bytes",
+                format!(
+                    "must leave room for the raw envelope in a {} byte Kafka record",
+                    crate::sink::topics::MAX_MESSAGE_BYTES
+                ),
+            ));
+        }
         let mut topics = vec![
             ("kafka.topics.raw", &k.topics.raw),
             ("kafka.topics.events", &k.topics.events),
@@ -1082,6 +1099,20 @@ mod tests {
                 .directory,
             None
         );
+    }
+
+    #[test]
+    fn request_timeout_must_outlast_the_kafka_wait() {
+        let text = format!("[kafka]\ndelivery_timeout = \"10s\"\n{MINIMAL}");
+        let err = Settings::from_toml(&text).expect_err("refused").to_string();
+        assert!(err.contains("limits.request_timeout"), "{err}");
+    }
+
+    #[test]
+    fn decompressed_limit_must_fit_a_kafka_record() {
+        let text = format!("[limits]\nmax_decompressed_bytes = 8000000\n{MINIMAL}");
+        let err = Settings::from_toml(&text).expect_err("refused").to_string();
+        assert!(err.contains("limits.max_decompressed_bytes"), "{err}");
     }
 
     #[test]

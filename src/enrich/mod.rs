@@ -381,7 +381,12 @@ impl Enricher {
         if let Some(page) = page.filter(|_| !client_campaign || !client_referrer) {
             self.page(page, client_campaign, client_referrer, added);
         }
-        if let Some(id) = info.network_user_id {
+        // The cookie identifies a browser; a backend's calls carry none of
+        // their visitors' cookies, so a minted id would mean nothing there.
+        if let Some(id) = info
+            .network_user_id
+            .filter(|_| info.source.kind == crate::config::SourceKind::Browser)
+        {
             added.push(("networkUserId", Added::Text(Cow::Borrowed(id))));
         }
 

@@ -60,7 +60,9 @@ pub fn corrected(
         (Some(h), None) => h,
         (None, _) => received,
     };
-    t.min(received)
+    // Never after the receive time; never before the Unix epoch (a wild
+    // client clock must not produce an unrepresentable year).
+    t.min(received).max(DateTime::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -98,6 +100,19 @@ mod tests {
             received,
         );
         assert_eq!(t, received);
+    }
+
+    #[test]
+    fn a_wild_client_clock_cannot_leave_the_epoch() {
+        let received = at("2024-05-01T12:00:00Z");
+        let t = corrected(
+            Some(at("0001-01-01T00:00:00Z")),
+            Some(at("9999-12-31T23:59:59Z")),
+            received,
+        );
+        assert_eq!(t, DateTime::UNIX_EPOCH);
+        let mut buf = [0u8; 24];
+        assert_eq!(format_into(&t, &mut buf), "1970-01-01T00:00:00.000Z");
     }
 
     #[test]

@@ -33,8 +33,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Shallow<'a> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
                 let mut fields: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::new();
+                let mut keys = RepeatCheck::default();
                 while let Some(key) = map.next_key::<Cow<'a, str>>()? {
-                    if fields.iter().any(|(k, _)| *k == key) {
+                    if keys.is_repeat(&fields, &key) {
                         return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
                     }
                     let value: &'a RawValue = map.next_value()?;
@@ -44,6 +45,34 @@ impl<'de: 'a, 'a> Deserialize<'de> for Shallow<'a> {
             }
         }
         deserializer.deserialize_map(ShallowVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Finds repeated keys: a scan of the few keys so far for small objects,
+/// a hash set once an object grows, so an object with a huge number of
+/// keys costs linear, not quadratic, time.
+#[derive(Default)]
+struct RepeatCheck {
+    large: Option<std::collections::HashSet<String>>,
+}
+
+impl RepeatCheck {
+    const SCAN_UP_TO: usize = 16;
+
+    fn is_repeat(&mut self, fields: &[(Cow<'_, str>, &RawValue)], key: &str) -> bool {
+        if let Some(set) = &mut self.large {
+            return !set.insert(key.to_owned());
+        }
+        if fields.iter().any(|(k, _)| k == key) {
+            return true;
+        }
+        if fields.len() >= Self::SCAN_UP_TO {
+            let mut set: std::collections::HashSet<String> =
+                fields.iter().map(|(k, _)| k.to_string()).collect();
+            set.insert(key.to_owned());
+            self.large = Some(set);
+        }
+        false
     }
 }
 
@@ -139,6 +168,7 @@ impl<'de: 'a, 'a> Visitor<'de> for EventVisitor<'a> {
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let mut e = WireEvent::default();
+        let mut extra_keys = RepeatCheck::default();
         while let Some(key) = map.next_key::<Cow<'a, str>>()? {
             match key.as_ref() {
                 "type" => set_once(&mut e.kind, &key, &mut map)?,
@@ -161,7 +191,7 @@ impl<'de: 'a, 'a> Visitor<'de> for EventVisitor<'a> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 _ => {
-                    if e.extra.iter().any(|(k, _)| *k == key) {
+                    if extra_keys.is_repeat(&e.extra, &key) {
                         return Err(de::Error::custom(format_args!("duplicate key `{key}`")));
                     }
                     let value: &'a RawValue = map.next_value()?;
@@ -216,6 +246,18 @@ mod tests {
         let err =
             serde_json::from_str::<WireEvent<'_>>(r#"{"context":{"a":1,"a":1}}"#).unwrap_err();
         assert!(err.to_string().contains("duplicate key `a`"), "{err}");
+    }
+
+    #[test]
+    fn many_keys_are_checked_for_repeats_in_linear_time() {
+        let mut obj: Vec<String> = (0..50_000).map(|i| format!("\"k{i}\":1")).collect();
+        let distinct = format!("{{\"context\":{{{}}}}}", obj.join(","));
+        let e: WireEvent<'_> = serde_json::from_str(&distinct).expect("distinct keys parse");
+        assert_eq!(e.context.expect("context").fields.len(), 50_000);
+        obj.push("\"k49999\":2".into());
+        let repeated = format!("{{{}}}", obj.join(","));
+        let err = serde_json::from_str::<WireEvent<'_>>(&repeated).expect_err("repeat found");
+        assert!(err.to_string().contains("duplicate key `k49999`"), "{err}");
     }
 
     #[test]

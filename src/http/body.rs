@@ -6,7 +6,7 @@ use std::io::Read;
 use axum::body::Body;
 use axum::http::{header, HeaderMap};
 use bytes::Bytes;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use super::error::ApiError;
@@ -88,7 +88,7 @@ pub async fn read(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<By
 /// Inflates gzip, stopping as soon as the output would pass `limit`.
 pub fn inflate(compressed: &[u8], limit: usize) -> Result<Bytes, ApiError> {
     let mut out = Vec::with_capacity((compressed.len() * 4).min(limit));
-    let mut decoder = GzDecoder::new(compressed).take(limit as u64 + 1);
+    let mut decoder = MultiGzDecoder::new(compressed).take(limit as u64 + 1);
     decoder
         .read_to_end(&mut out)
         .map_err(|_| ApiError::BadRequest("the gzip body is corrupt or truncated".into()))?;

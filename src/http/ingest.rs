@@ -134,13 +134,32 @@ pub async fn ingest(
     };
     let mut outcome = state.pipeline.run(&info, body, events);
     let batch = std::mem::take(&mut outcome.batch);
-    if let Err(e) = state.sink.publish(batch).await {
-        // Not published: the client will retry, which must not count as a
-        // duplicate.
-        state.pipeline.forget(&outcome.seen);
-        return Err(e.into());
-    }
+    // Until Kafka acknowledges, the ids are only provisionally "seen": if
+    // publishing fails, or this future is dropped (request timeout, client
+    // gone), the client's retry must not count as a duplicate.
+    let mut provisional = Provisional {
+        pipeline: &state.pipeline,
+        seen: std::mem::take(&mut outcome.seen),
+        published: false,
+    };
+    state.sink.publish(batch).await?;
+    provisional.published = true;
     Ok(outcome)
+}
+
+/// Forgets a request's message ids on drop unless they were published.
+struct Provisional<'p> {
+    pipeline: &'p crate::pipeline::Pipeline,
+    seen: Vec<crate::enrich::dedupe::Seen>,
+    published: bool,
+}
+
+impl Drop for Provisional<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            self.pipeline.forget(&self.seen);
+        }
+    }
 }
 
 fn parse_error(e: &serde_json::Error) -> ApiError {
@@ -235,11 +254,12 @@ pub async fn batch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let incoming = incoming(&state, peer, headers, query, &uri)?;
-    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
+    // A key in the headers or URL is checked before the body is read.
     let header_key = key_from_request(&incoming)?;
     if let Some((k, place)) = &header_key {
         authorise(&state, &incoming, Some((k, *place)))?;
     }
+    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
     check_depth(&bytes, &state, 2)?;
     let parsed: BatchBody<'_> = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     let events: Vec<&RawValue> = parsed
@@ -303,11 +323,12 @@ pub async fn single(
     body: Body,
 ) -> Result<Response, ApiError> {
     let incoming = incoming(&state, peer, headers, query, &uri)?;
-    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
+    // A key in the headers or URL is checked before the body is read.
     let header_key = key_from_request(&incoming)?;
     if let Some((k, place)) = &header_key {
         authorise(&state, &incoming, Some((k, *place)))?;
     }
+    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
     check_depth(&bytes, &state, 0)?;
     let event: &RawValue = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     let body_key = if header_key.is_none() {

@@ -62,7 +62,7 @@ pub struct AppState {
 }
 
 /// Builds the router with its layers, outermost first:
-/// panic guard → metrics → CORS → (ingest only) timeout → load shedding.
+/// panic guard → metrics → CORS → (ingest only) load shedding → concurrency limit → timeout → first-party cookie.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let limits = &settings.limits;
     let ingest = Router::new()
