@@ -725,11 +725,25 @@ async fn request_data_over_the_inflight_budget_is_shed_with_503() {
     let mut slow = TcpStream::connect(app.addr).await.unwrap();
     let head = "POST /v1/batch HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{\"batch\":[";
     slow.write_all(head.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let event = json!({"type": "track", "event": "E", "userId": "u", "properties": {"pad": "x".repeat(10_000)}});
-    let res = app
-        .post_batch(SERVER_KEY, json!({"batch": [event.clone()]}))
-        .await;
+    // Until the server has read the slow request's headers, requests still
+    // fit; poll (bounded) for the first one that is shed.
+    let mut accepted = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let res = loop {
+        let res = app
+            .post_batch(SERVER_KEY, json!({"batch": [event.clone()]}))
+            .await;
+        if res.status() != 200 {
+            break res;
+        }
+        accepted += 1;
+        assert!(
+            Instant::now() < deadline,
+            "never shed while the budget was held"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     let v: Value = res.json().await.unwrap();
@@ -741,12 +755,22 @@ async fn request_data_over_the_inflight_budget_is_shed_with_503() {
         "{v}"
     );
     drop(slow);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let res = app.post_batch(SERVER_KEY, json!({"batch": [event]})).await;
-    assert_eq!(
-        res.status(),
-        200,
-        "the budget is released when the slow request ends"
-    );
-    assert_eq!(sink.records_in("clickstream.events").len(), 1);
+    // The budget comes back once the server sees the connection close.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app
+            .post_batch(SERVER_KEY, json!({"batch": [event.clone()]}))
+            .await;
+        if res.status() == 200 {
+            accepted += 1;
+            break;
+        }
+        assert_eq!(res.status(), 503);
+        assert!(
+            Instant::now() < deadline,
+            "the budget was not released when the slow request ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sink.records_in("clickstream.events").len(), accepted);
 }
