@@ -254,7 +254,15 @@ async fn replacing_the_database_while_requests_flow_changes_answers_without_a_fa
             statuses
         })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Replace the file only once requests are flowing on the old one.
+    let started = std::time::Instant::now();
+    while events(&sink).len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no events flowed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     write_city_db(&db, "Potsdam");
     let statuses = sender.await.expect("sender");
