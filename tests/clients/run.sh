@@ -41,6 +41,10 @@ replication_factor = 1
 delivery_timeout = "10s"
 ack = "kafka"
 
+[limits]
+# Longer than delivery_timeout + 1 s, as clickgate requires.
+request_timeout = "15s"
+
 [kafka.topics]
 raw    = { name = "$CLICKGATE_TOPIC_RAW",    partitions = 2 }
 events = { name = "$CLICKGATE_TOPIC_EVENTS", partitions = 3 }
