@@ -546,7 +546,7 @@ pub struct IpNetwork {
 
 impl IpNetwork {
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
@@ -565,15 +565,6 @@ impl IpNetwork {
     }
 }
 
-/// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`, as dual-stack sockets
-/// report IPv4 peers) compare as the IPv4 address.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 impl TryFrom<String> for IpNetwork {
     type Error = String;
     fn try_from(text: String) -> Result<Self, String> {
@@ -582,7 +573,7 @@ impl TryFrom<String> for IpNetwork {
             Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
             None => (text.trim(), None),
         };
-        let addr = canonical(addr.parse::<IpAddr>().map_err(|_| bad())?);
+        let addr = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
         if prefix > max {

@@ -14,8 +14,8 @@ use crate::enrich::geo::NoGeo;
 use crate::enrich::{Enricher, RequestEnrichment, Verdict};
 use crate::event::time::{self, Timestamp};
 use crate::event::wire::WireEvent;
-use crate::event::Envelope;
 use crate::event::{self, EventType, RejectReason, Rejection};
+use crate::event::{BatchSentAt, Envelope};
 use crate::limit::json::{self as shape, Shape, Violation};
 use crate::limit::RateLimiters;
 use crate::route::Router;
@@ -142,6 +142,8 @@ impl Pipeline {
         let mut skew = SkewRecorder::default();
         match events {
             Events::Batch { events, sent_at } => {
+                // Parsed once for the whole batch, not per event.
+                let sent_at = sent_at.map(BatchSentAt::parse);
                 out.batch.records.reserve(events.len());
                 for (index, raw) in events.into_iter().enumerate() {
                     self.one(&mut out, info, &req, &mut skew, index, raw, None, sent_at);
@@ -175,7 +177,7 @@ impl Pipeline {
         index: usize,
         raw: &RawValue,
         implied_type: Option<EventType>,
-        batch_sent_at: Option<&str>,
+        batch_sent_at: Option<BatchSentAt>,
     ) {
         match self.validate(raw, implied_type, batch_sent_at, info.received_at) {
             Ok(mut event) => {
@@ -215,7 +217,7 @@ impl Pipeline {
         &self,
         raw: &'a RawValue,
         implied_type: Option<EventType>,
-        batch_sent_at: Option<&str>,
+        batch_sent_at: Option<BatchSentAt>,
         received_at: Timestamp,
     ) -> Result<event::Event<'a>, Rejection> {
         let text = raw.get();

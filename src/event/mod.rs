@@ -6,7 +6,7 @@ mod output;
 pub mod time;
 pub mod wire;
 
-pub use normalise::{normalise, Envelope, Event, Identity, RejectReason, Rejection};
+pub use normalise::{normalise, BatchSentAt, Envelope, Event, Identity, RejectReason, Rejection};
 pub use output::write_event;
 
 use std::fmt;

@@ -137,11 +137,11 @@ impl Event<'_> {
 
 /// What validation needs from the request.
 #[derive(Debug, Clone, Copy)]
-pub struct Envelope<'r> {
+pub struct Envelope {
     /// The type implied by the endpoint (`/v1/track`), if any.
     pub implied_type: Option<EventType>,
     /// The batch-level `sentAt`, used when the event has none.
-    pub batch_sent_at: Option<&'r str>,
+    pub batch_sent_at: Option<BatchSentAt>,
     pub received_at: Timestamp,
 }
 
@@ -149,15 +149,31 @@ fn non_empty(id: Option<Id<'_>>) -> Option<Cow<'_, str>> {
     id.map(|Id(v)| v).filter(|v| !v.trim().is_empty())
 }
 
+/// The batch-level `sentAt`, parsed once per request.
+#[derive(Debug, Clone, Copy)]
+pub enum BatchSentAt {
+    Valid(Timestamp),
+    /// Present but unparseable: events that rely on it are rejected.
+    Invalid,
+}
+
+impl BatchSentAt {
+    pub fn parse(text: &str) -> Self {
+        time::parse(text).map_or(BatchSentAt::Invalid, BatchSentAt::Valid)
+    }
+}
+
+fn invalid_time(field: &str) -> Rejection {
+    Rejection::new(
+        RejectReason::InvalidTimestamp,
+        format!("`{field}` is not an ISO 8601 date-time with a time zone"),
+    )
+}
+
 fn timestamp(field: &str, text: Option<&str>) -> Result<Option<Timestamp>, Rejection> {
     match text {
         None => Ok(None),
-        Some(t) => time::parse(t).map(Some).ok_or_else(|| {
-            Rejection::new(
-                RejectReason::InvalidTimestamp,
-                format!("`{field}` is not an ISO 8601 date-time with a time zone"),
-            )
-        }),
+        Some(t) => time::parse(t).map(Some).ok_or_else(|| invalid_time(field)),
     }
 }
 
@@ -172,7 +188,7 @@ fn require_object(field: &str, value: Option<&RawValue>) -> Result<(), Rejection
 }
 
 /// Validates a parsed wire event and turns it into a normalised event.
-pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope<'_>) -> Result<Event<'a>, Rejection> {
+pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope) -> Result<Event<'a>, Rejection> {
     let kind = match (&wire.kind, env.implied_type) {
         (_, Some(implied)) => implied,
         (Some(t), None) => EventType::parse(t).ok_or_else(|| {
@@ -229,7 +245,11 @@ pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope<'_>) -> Result<Event<'a>
         .or(timestamp("timestamp", wire.timestamp.as_deref())?);
     let sent_at = match wire.sent_at.as_deref() {
         Some(s) => timestamp("sentAt", Some(s))?,
-        None => timestamp("sentAt", env.batch_sent_at)?,
+        None => match env.batch_sent_at {
+            None => None,
+            Some(BatchSentAt::Valid(t)) => Some(t),
+            Some(BatchSentAt::Invalid) => return Err(invalid_time("sentAt")),
+        },
     };
 
     let message_id = match non_empty(wire.message_id) {
@@ -261,7 +281,7 @@ pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope<'_>) -> Result<Event<'a>
 mod tests {
     use super::*;
 
-    fn env() -> Envelope<'static> {
+    fn env() -> Envelope {
         Envelope {
             implied_type: None,
             batch_sent_at: None,
@@ -368,7 +388,7 @@ mod tests {
         let e = normalise(
             wire,
             Envelope {
-                batch_sent_at: Some("2024-05-01T13:00:01Z"),
+                batch_sent_at: Some(BatchSentAt::parse("2024-05-01T13:00:01Z")),
                 ..env()
             },
         )

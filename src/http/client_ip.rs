@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderName};
 
-use crate::config::{canonical, ClientIpSettings, ForwardedHeader, IpNetwork};
+use crate::config::{ClientIpSettings, ForwardedHeader, IpNetwork};
 
 /// The trusted-proxy rule, built once from config.
 #[derive(Debug, Clone, Default)]
@@ -43,7 +43,7 @@ impl ClientIpRule {
     /// (`unknown`, an obfuscated name, garbage), the walk stops and the last
     /// trusted hop is used: nothing left of a bad entry can be trusted.
     pub fn resolve(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = canonical(peer.ip());
+        let peer = peer.ip().to_canonical();
         let Some(name) = self.header.as_ref().filter(|_| self.is_trusted(peer)) else {
             return peer;
         };
@@ -87,13 +87,13 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
 fn parse_addr(text: &str) -> Option<IpAddr> {
     let text = text.trim();
     if let Ok(ip) = text.parse::<IpAddr>() {
-        return Some(canonical(ip));
+        return Some(ip.to_canonical());
     }
     if let Ok(sock) = text.parse::<SocketAddr>() {
-        return Some(canonical(sock.ip()));
+        return Some(sock.ip().to_canonical());
     }
     let inner = text.strip_prefix('[')?.split(']').next()?;
-    inner.parse::<IpAddr>().ok().map(canonical)
+    inner.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]

@@ -244,6 +244,24 @@ fn over_budget() -> ApiError {
     }
 }
 
+/// The steps every POST route starts with: a key in the headers or URL is
+/// checked before the body is read (within the memory budget), then the
+/// body's nesting is bounded (`extra_depth` levels above one event).
+async fn open_request(
+    state: &AppState,
+    incoming: &Incoming,
+    body: Body,
+    extra_depth: usize,
+) -> Result<(Option<(String, KeyPlace)>, Bytes, Reservation), ApiError> {
+    let header_key = key_from_request(incoming)?;
+    if let Some((k, place)) = &header_key {
+        authorise(state, incoming, Some((k, *place)))?;
+    }
+    let (bytes, reserved) = read_body(state, incoming, body).await?;
+    check_depth(&bytes, state, extra_depth)?;
+    Ok((header_key, bytes, reserved))
+}
+
 /// `POST /v1/batch`.
 pub async fn batch(
     State(state): State<AppState>,
@@ -254,13 +272,7 @@ pub async fn batch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let incoming = incoming(&state, peer, headers, query, &uri)?;
-    // A key in the headers or URL is checked before the body is read.
-    let header_key = key_from_request(&incoming)?;
-    if let Some((k, place)) = &header_key {
-        authorise(&state, &incoming, Some((k, *place)))?;
-    }
-    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
-    check_depth(&bytes, &state, 2)?;
+    let (header_key, bytes, _reserved) = open_request(&state, &incoming, body, 2).await?;
     let parsed: BatchBody<'_> = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     let events: Vec<&RawValue> = parsed
         .batch
@@ -323,13 +335,7 @@ pub async fn single(
     body: Body,
 ) -> Result<Response, ApiError> {
     let incoming = incoming(&state, peer, headers, query, &uri)?;
-    // A key in the headers or URL is checked before the body is read.
-    let header_key = key_from_request(&incoming)?;
-    if let Some((k, place)) = &header_key {
-        authorise(&state, &incoming, Some((k, *place)))?;
-    }
-    let (bytes, _reserved) = read_body(&state, &incoming, body).await?;
-    check_depth(&bytes, &state, 0)?;
+    let (header_key, bytes, _reserved) = open_request(&state, &incoming, body, 0).await?;
     let event: &RawValue = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
     let body_key = if header_key.is_none() {
         let top: Shallow<'_> = serde_json::from_str(event.get())
