@@ -9,10 +9,14 @@ use std::sync::Arc;
 
 use clickgate::config::{Secret, Settings, SourceKind, SourceSettings};
 use clickgate::enrich::geo::GeoDatabases;
+use clickgate::enrich::AddedFields;
 use clickgate::enrich::Enricher;
 use clickgate::event::wire::{BatchBody, WireEvent};
 use clickgate::event::{normalise, Envelope};
-use clickgate::pipeline::{Events, Pipeline, RequestInfo};
+use clickgate::pipeline::Pipeline;
+use clickgate::protocol::Events;
+use clickgate::request::RequestContext;
+use clickgate::source::KeyPlace;
 use clickgate::source::Sources;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use serde_json::json;
@@ -86,8 +90,9 @@ fn geo() -> Arc<GeoDatabases> {
     Arc::new(GeoDatabases::open(vec![path]))
 }
 
-fn info<'a>(source: &'a clickgate::source::Source, ua: Option<&'a str>) -> RequestInfo<'a> {
-    RequestInfo {
+fn info<'a>(source: &'a clickgate::source::Source, ua: Option<&'a str>) -> RequestContext<'a> {
+    RequestContext {
+        key_place: KeyPlace::Body,
         request_id: "0193a4c2-7d1e-7000-8000-000000000000",
         received_at: clickgate::event::time::parse("2024-05-01T12:00:01Z").expect("time"),
         client_ip: Some([203, 0, 113, 9].into()),
@@ -140,10 +145,13 @@ fn enricher_only(c: &mut Criterion) {
             |events| {
                 // Dropping the enriched events is inside the measurement.
                 let req = enricher.request(&info);
-                for mut e in events {
-                    black_box(enricher.event(&req, &info, &mut e));
-                    black_box(&e);
+                let mut claims = enricher.claims();
+                for e in events {
+                    let mut added = AddedFields::new();
+                    black_box(enricher.event(&req, &info, &e, &mut added, &mut claims));
+                    black_box(&added);
                 }
+                claims.confirm();
             },
             BatchSize::SmallInput,
         )
@@ -157,9 +165,8 @@ fn pipeline(c: &mut Criterion) {
     let full_settings = settings();
     let sources = Sources::new(&full_settings.sources);
     let source = sources.get("pk_bench").expect("source");
-    let full = Pipeline::with_enricher(&full_settings, Enricher::new(&full_settings.enrich, geo()))
-        .expect("pipeline");
-    let bare = Pipeline::with_enricher(&full_settings, Enricher::passthrough()).expect("pipeline");
+    let full = Pipeline::with_enricher(&full_settings, Enricher::new(&full_settings.enrich, geo()));
+    let bare = Pipeline::with_enricher(&full_settings, Enricher::passthrough());
 
     let mut group = c.benchmark_group("pipeline_20_events");
     group.throughput(Throughput::Elements(EVENTS as u64));
@@ -180,7 +187,7 @@ fn pipeline(c: &mut Criterion) {
                         &body,
                         Events::Batch {
                             events,
-                            sent_at: parsed.sent_at.as_deref(),
+                            sent_at: parsed.sent_at,
                         },
                     );
                     assert_eq!(outcome.accepted, EVENTS);

@@ -6,7 +6,10 @@ use std::hint::black_box;
 
 use clickgate::config::{Secret, Settings, SourceKind, SourceSettings};
 use clickgate::event::wire::BatchBody;
-use clickgate::pipeline::{Events, Pipeline, RequestInfo};
+use clickgate::pipeline::Pipeline;
+use clickgate::protocol::Events;
+use clickgate::request::RequestContext;
+use clickgate::source::KeyPlace;
 use clickgate::source::Sources;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
@@ -50,7 +53,7 @@ fn bench(c: &mut Criterion) {
     // on, all but the first would be dropped (benches/enrich.rs measures
     // it with fresh ids).
     settings.enrich.dedupe.enabled = false;
-    let pipeline = Pipeline::new(&settings).expect("pipeline");
+    let pipeline = Pipeline::new(&settings);
     let sources = Sources::new(&settings.sources);
     let source = sources.get("pk_bench").expect("source");
     let received_at = clickgate::event::time::parse("2024-05-01T12:00:01Z").expect("time");
@@ -69,7 +72,8 @@ fn bench(c: &mut Criterion) {
                 let parsed: BatchBody<'_> =
                     serde_json::from_slice(black_box(body)).expect("parses");
                 let events = parsed.batch.expect("batch");
-                let info = RequestInfo {
+                let info = RequestContext {
+                    key_place: KeyPlace::Body,
                     request_id: "0193a4c2-7d1e-7000-8000-000000000000",
                     received_at,
                     client_ip: Some([203, 0, 113, 9].into()),
@@ -85,7 +89,7 @@ fn bench(c: &mut Criterion) {
                     body,
                     Events::Batch {
                         events,
-                        sent_at: parsed.sent_at.as_deref(),
+                        sent_at: parsed.sent_at,
                     },
                 );
                 assert_eq!(outcome.accepted, size);

@@ -17,54 +17,68 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+use crate::client_ip::ClientIpRule;
 use crate::config::Settings;
+use crate::delivery::{Delivery, Direct};
 use crate::enrich::geo::GeoDatabases;
 use crate::enrich::Enricher;
-use crate::http::client_ip::ClientIpRule;
 use crate::http::{self, AppState, Clock};
+use crate::limit::budget::MemoryBudget;
 use crate::limit::RateLimiters;
 use crate::pipeline::Pipeline;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::tap::RecentEvents;
-use crate::sink::{EventSink, TopicTable};
+use crate::sink::EventSink;
 use crate::source::Sources;
-use crate::telemetry;
+use crate::{dev, route, telemetry};
+
+/// Liveness as the sink sees it: false once it can never recover.
+pub type Alive = Arc<dyn Fn() -> bool + Send + Sync>;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    sink: Arc<dyn EventSink>,
+    delivery: Arc<dyn Delivery>,
     settings: Settings,
 }
 
 impl Application {
     /// Connects to Kafka (checking or creating the topics) and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let (kafka, alive) = Self::connect(&settings).await?;
+        Self::with_sink(settings, kafka, alive, http::system_clock()).await
+    }
+
+    /// Dev mode (`--dev`): as [`Application::build`] (against the mock
+    /// cluster `dev::prepare` started), plus the dev-only routes that show
+    /// recent events and the demo page. No setting reaches this.
+    pub async fn build_dev(settings: Settings) -> anyhow::Result<Self> {
+        let (kafka, alive) = Self::connect(&settings).await?;
+        let tap = Arc::new(RecentEvents::new(kafka));
+        let mut app = Self::with_sink(settings, tap.clone(), alive, http::system_clock()).await?;
+        let demo = dev::demo_dir();
+        app.router = app.router.merge(dev::routes(tap, demo.as_deref()));
+        Ok(app)
+    }
+
+    async fn connect(settings: &Settings) -> anyhow::Result<(Arc<dyn EventSink>, Alive)> {
         // Install the recorder before anything records (the sink sets gauges
         // while connecting).
         telemetry::metrics_handle();
-        let topics = TopicTable::new(&settings.kafka, &settings.routes);
+        let (topics, _) = route::tables(&settings.kafka.topics, &settings.routes);
         let kafka = KafkaSink::connect(&settings.kafka, topics).await?;
-        let alive = {
+        let alive: Alive = {
             let kafka = Arc::clone(&kafka);
             Arc::new(move || !kafka.is_fatal())
         };
-        if settings.demo_dir.is_some() {
-            // Dev mode: remember recent events for the demo page's live view.
-            let tap = Arc::new(RecentEvents::new(kafka));
-            let mut app =
-                Self::with_sink(settings, tap.clone(), alive, http::system_clock()).await?;
-            app.router = app.router.merge(http::recent_events_route(tap));
-            return Ok(app);
-        }
-        Self::with_sink(settings, kafka, alive, http::system_clock()).await
+        Ok((kafka, alive))
     }
 
     /// Builds around any sink (tests use the memory sink) and clock.
     pub async fn with_sink(
         settings: Settings,
         sink: Arc<dyn EventSink>,
-        alive: Arc<dyn Fn() -> bool + Send + Sync>,
+        alive: Alive,
         clock: Clock,
     ) -> anyhow::Result<Self> {
         let metrics = telemetry::metrics_handle();
@@ -80,30 +94,32 @@ impl Application {
         let rate_limits = Arc::new(RateLimiters::new(&settings.rate_limits));
         rate_limits.spawn_pruning();
         let pipeline = Pipeline::with_enricher(&settings, enricher)
-            .map_err(anyhow::Error::msg)?
             .with_rate_limiters(Arc::clone(&rate_limits));
+        let delivery: Arc<dyn Delivery> = Arc::new(Direct::new(sink, settings.kafka.ack));
+        let e = &settings.enrich;
+        let cookie = e.sessions.cookie && !e.privacy.cookieless;
         let state = AppState {
             pipeline: Arc::new(pipeline),
             sources: Arc::new(Sources::new(&settings.sources)),
-            sink: Arc::clone(&sink),
+            delivery: Arc::clone(&delivery),
             limits: Arc::new(settings.limits.clone()),
             clock,
             client_ip: Arc::new(ClientIpRule::new(&settings.client_ip)),
             rate_limits,
             metrics,
-            memory: crate::limit::budget::MemoryBudget::new(settings.limits.max_inflight_bytes),
-            cors_credentials: settings.enrich.sessions.cookie
-                && !settings.enrich.privacy.cookieless,
+            memory: MemoryBudget::new(settings.limits.max_inflight_bytes),
+            cors_credentials: cookie,
             alive,
         };
-        let router = http::router(state, &settings);
+        let cookie_name = cookie.then(|| Arc::from(e.sessions.cookie_name.as_str()));
+        let router = http::router(state, &settings.limits, cookie_name);
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         Ok(Self {
             listener,
             router,
-            sink,
+            delivery,
             settings,
         })
     }
@@ -187,8 +203,8 @@ impl Application {
         let left = deadline
             .saturating_duration_since(tokio::time::Instant::now())
             .max(std::time::Duration::from_millis(500));
-        let sink = self.sink;
-        tokio::task::spawn_blocking(move || sink.flush(left))
+        let delivery = self.delivery;
+        tokio::task::spawn_blocking(move || delivery.flush(left))
             .await
             .context("flushing the producer")?;
         tracing::info!("stopped");

@@ -8,12 +8,14 @@ use std::sync::{Arc, OnceLock};
 use axum::http::{header, HeaderMap, HeaderValue};
 
 use crate::config::{Limits, Settings, SourceKind, SourceSettings};
-use crate::event::wire::{BatchBody, Shallow};
 use crate::event::EventType;
 use crate::http::body;
 use crate::limit::json::{self, Shape};
-use crate::pipeline::{Events, Pipeline, RequestInfo};
-use crate::source::{Source, Sources};
+use crate::pipeline::Pipeline;
+use crate::protocol::segment::{Batch, Single};
+use crate::protocol::{DecodeLimits, Protocol};
+use crate::request::RequestContext;
+use crate::source::{KeyPlace, Source, Sources};
 
 /// Small limits so the fuzzer reaches them often.
 fn limits() -> Limits {
@@ -93,7 +95,7 @@ fn fixture() -> &'static Fixture {
         let sources = Sources::new(&[source]);
         let l = &settings.limits;
         Fixture {
-            pipeline: Pipeline::new(&settings).unwrap_or_else(|e| panic!("pipeline: {e}")),
+            pipeline: Pipeline::new(&settings),
             source: Arc::clone(sources.get("k").unwrap_or_else(|| panic!("source"))),
             shape: Shape {
                 max_depth: l.max_json_depth,
@@ -117,40 +119,32 @@ pub fn event_parsing(data: &[u8]) {
         return;
     }
     let _ = json::check(body, &f.shape);
-    let info = RequestInfo {
+    let ctx = RequestContext {
         request_id: "fuzz",
         received_at: chrono::DateTime::UNIX_EPOCH,
         client_ip: None,
         user_agent: Some("fuzz"),
         write_key: "k",
+        key_place: KeyPlace::BasicAuth,
         source: &f.source,
         path: "/v1/batch",
         content_type: "application/json",
         network_user_id: None,
     };
-    let outcome = if selector % 2 == 0 {
-        let Ok(parsed) = serde_json::from_slice::<BatchBody<'_>>(body) else {
-            return;
-        };
-        let Some(events) = parsed.batch else {
-            return;
-        };
-        if events.is_empty() || events.len() > 64 {
-            return;
-        }
-        let sent_at = parsed.sent_at.as_deref();
-        f.pipeline
-            .run(&info, body, Events::Batch { events, sent_at })
-    } else {
-        let Ok(event) = serde_json::from_slice::<&serde_json::value::RawValue>(body) else {
-            return;
-        };
-        if serde_json::from_str::<Shallow<'_>>(event.get()).is_err() {
-            return;
-        }
-        let kind = EventType::ALL[usize::from(selector / 2) % EventType::ALL.len()];
-        f.pipeline.run(&info, body, Events::Single { event, kind })
+    let limits = DecodeLimits {
+        max_batch_events: 64,
+        has_outer_key: true,
     };
+    let kind = EventType::ALL[usize::from(selector / 2) % EventType::ALL.len()];
+    let decoded = if selector % 2 == 0 {
+        Batch.decode(body, limits)
+    } else {
+        Single(kind).decode(body, limits)
+    };
+    let Ok(decoded) = decoded else {
+        return;
+    };
+    let outcome = f.pipeline.run(&ctx, body, decoded.events);
     for record in &outcome.batch.records {
         let payload = outcome.batch.payload(record);
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(payload) {

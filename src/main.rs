@@ -60,7 +60,12 @@ async fn main() -> ExitCode {
     } else {
         None
     };
-    let app = match Application::build(settings).await {
+    let app = if cli.dev {
+        Application::build_dev(settings).await
+    } else {
+        Application::build(settings).await
+    };
+    let app = match app {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "clickgate failed to start");

@@ -1,8 +1,61 @@
-//! Routing rules: which topic a valid event goes to.
+//! Where a valid event goes: the `[[routes]]` rules (first match wins,
+//! else the processed topic) and the `[partitioning]` key. Builds the
+//! topic table and the rule table together, so a rule's topic id is
+//! assigned in one place.
 
-use crate::config::RouteRule;
+use serde::{Deserialize, Serialize};
+
 use crate::event::{Event, EventType};
+use crate::setting::{invalid, ConfigError};
+use crate::sink::config::{validate_topic, TopicSettings, Topics};
 use crate::sink::{TopicId, TopicTable};
+
+/// Sends events whose `type` or name matches `pattern` to `topic`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// Glob over the event name (`event` for track, `name` for page/screen,
+    /// else the type); `*` matches any run of characters.
+    pub pattern: String,
+    /// Restrict the rule to one event type (`track`, `page`, ...).
+    #[serde(default)]
+    pub r#type: Option<EventType>,
+    pub topic: TopicSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Partitioning {
+    pub key: PartitionKey,
+}
+
+impl Default for Partitioning {
+    fn default() -> Self {
+        Self {
+            key: PartitionKey::Visitor,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartitionKey {
+    /// `writeKey:anonymousId` (or userId): one visitor's events stay ordered.
+    Visitor,
+    /// No key: records spread over partitions.
+    Random,
+}
+
+/// Checks `[[routes]]`, naming the first bad key.
+pub fn validate(rules: &[RouteRule]) -> Result<(), ConfigError> {
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.pattern.is_empty() {
+            return Err(invalid(format!("routes[{i}].pattern"), "must not be empty"));
+        }
+        validate_topic(&format!("routes[{i}].topic"), &rule.topic)?;
+    }
+    Ok(())
+}
 
 struct Rule {
     pattern: String,
@@ -15,30 +68,26 @@ pub struct Router {
     rules: Vec<Rule>,
 }
 
-impl Router {
-    /// Builds from validated config; an unknown `type` is refused.
-    pub fn new(rules: &[RouteRule]) -> Result<Self, String> {
-        let rules = rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let kind = match &r.r#type {
-                    None => None,
-                    Some(t) => Some(
-                        EventType::parse(t)
-                            .ok_or_else(|| format!("routes[{i}].type: unknown event type {t:?}"))?,
-                    ),
-                };
-                Ok(Rule {
-                    pattern: r.pattern.clone(),
-                    kind,
-                    topic: TopicTable::route(i),
-                })
-            })
-            .collect::<Result<_, String>>()?;
-        Ok(Self { rules })
-    }
+/// The topic table (raw, events, dlq, then each rule's topic) and the
+/// router whose ids point into it, built from one place.
+pub fn tables(topics: &Topics, rules: &[RouteRule]) -> (TopicTable, Router) {
+    let mut table = TopicTable::new(
+        topics.raw.clone(),
+        topics.events.clone(),
+        topics.dlq.clone(),
+    );
+    let rules = rules
+        .iter()
+        .map(|r| Rule {
+            pattern: r.pattern.clone(),
+            kind: r.r#type,
+            topic: table.push(r.topic.clone()),
+        })
+        .collect();
+    (table, Router { rules })
+}
 
+impl Router {
     pub fn route(&self, event: &Event<'_>) -> TopicId {
         let name = event.route_name();
         self.rules

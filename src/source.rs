@@ -1,11 +1,93 @@
 //! Sources and write keys: which key belongs to which source, where a
 //! source's key may be presented, and which web origins may use it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::config::{SourceKind, SourceSettings};
+use serde::{Deserialize, Serialize};
+
+use crate::limit::config::Rate;
 use crate::limit::{self, DirectLimiter, Limited};
+use crate::setting::{invalid, ConfigError, Secret};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    pub name: String,
+    pub kind: SourceKind,
+    /// Accepted write keys; several so a key can be rotated without downtime.
+    pub keys: Vec<Secret>,
+    /// Web origins allowed to send with a browser key: `*`, exact hosts or
+    /// `*.example.com` wildcards.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Requests per second this source may send, from all its clients
+    /// together; none means unlimited.
+    #[serde(default)]
+    pub rate_limit: Option<Rate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Public key used from web pages: body, query or Basic auth.
+    Browser,
+    /// Secret key: only via HTTP Basic auth, never in a URL.
+    Server,
+}
+
+/// Checks `[[sources]]`: names and keys unique, keys usable, limits sane.
+pub fn validate(sources: &[SourceSettings]) -> Result<(), ConfigError> {
+    if sources.is_empty() {
+        return Err(invalid(
+            "sources",
+            "declare at least one source with a write key",
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut keys = HashSet::new();
+    for (i, s) in sources.iter().enumerate() {
+        if s.name.trim().is_empty() {
+            return Err(invalid(format!("sources[{i}].name"), "must not be empty"));
+        }
+        if !names.insert(s.name.as_str()) {
+            return Err(invalid(
+                format!("sources[{i}].name"),
+                format!("duplicate source name {:?}", s.name),
+            ));
+        }
+        if s.keys.is_empty() {
+            return Err(invalid(
+                format!("sources[{i}].keys"),
+                "needs at least one key",
+            ));
+        }
+        for key in &s.keys {
+            if key.expose().is_empty() || key.expose().contains(':') {
+                return Err(invalid(
+                    format!("sources[{i}].keys"),
+                    "keys must be non-empty and must not contain ':'",
+                ));
+            }
+            if !keys.insert(key.expose()) {
+                return Err(invalid(
+                    format!("sources[{i}].keys"),
+                    "a key is used by more than one source",
+                ));
+            }
+        }
+        if let Some(rate) = &s.rate_limit {
+            rate.validate(&format!("sources[{i}].rate_limit"))?;
+        }
+        if s.kind == SourceKind::Server && !s.allowed_origins.is_empty() {
+            return Err(invalid(
+                format!("sources[{i}].allowed_origins"),
+                "server sources are not used from web pages; remove the origins",
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Where the request presented its write key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +234,6 @@ impl Sources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
 
     fn sources() -> Sources {
         Sources::new(&[

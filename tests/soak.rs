@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use helpers::{consume, real_kafka, SERVER_KEY};
+use helpers::{consume, SERVER_KEY};
 
 /// The RSS the gateway must stay under after the soak (see docs).
 const RSS_BOUND_MIB: u64 = 96;
@@ -171,7 +171,9 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_hostile_traffic_and_a_distinct_ip_burst_then_still_delivers() {
-    let brokers = real_kafka();
+    let brokers = crate::kafka_or_skip!(
+        "survives_hostile_traffic_and_a_distinct_ip_burst_then_still_delivers"
+    );
     let run = uuid::Uuid::new_v4().simple().to_string();
     let prefix = format!("soak{}", &run[..10]);
     let config = format!(

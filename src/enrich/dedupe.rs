@@ -6,7 +6,7 @@
 use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::cache::PassThroughState;
@@ -80,10 +80,64 @@ impl Dedupe {
         }
     }
 
+    /// Remembers `message_id` like [`Dedupe::first_time`] and adds it to
+    /// the request's claims; false for a duplicate.
+    pub fn claim(&self, claims: &mut Claims, source: &str, message_id: &str, now_ms: i64) -> bool {
+        match self.first_time(source, message_id, now_ms) {
+            Some(seen) => {
+                claims.seen.push(seen);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, Window> {
         self.shards[(key >> 32) as usize % SHARDS]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The ids one request claimed as first seen. Until the delivery seam
+/// confirms them (its records are stored as the delivery mode promises),
+/// they are provisional: dropping the claims unconfirmed — a failed
+/// publish, a timed-out or abandoned request — forgets them, so the
+/// client's retry is not taken for a duplicate.
+#[derive(Default)]
+pub struct Claims {
+    dedupe: Option<Arc<Dedupe>>,
+    seen: Vec<Seen>,
+}
+
+impl Claims {
+    pub fn new(dedupe: Option<Arc<Dedupe>>) -> Self {
+        Self {
+            dedupe,
+            seen: Vec::new(),
+        }
+    }
+
+    /// How many ids are claimed.
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// The records are stored: the ids stay remembered.
+    pub fn confirm(mut self) {
+        self.seen.clear();
+    }
+}
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dedupe {
+            d.forget(&self.seen);
+        }
     }
 }
 
@@ -122,5 +176,19 @@ mod tests {
         d.forget(&[seen]);
         assert!(d.first_time("web", "m1", 1).is_some());
         assert!(d.first_time("web", "m1", 2).is_none());
+    }
+
+    #[test]
+    fn unconfirmed_claims_are_forgotten_and_confirmed_ones_kept() {
+        let d = Arc::new(Dedupe::new(Duration::from_secs(60), 1000));
+        let mut claims = Claims::new(Some(Arc::clone(&d)));
+        assert!(d.claim(&mut claims, "web", "m1", 0));
+        drop(claims);
+        let mut claims = Claims::new(Some(Arc::clone(&d)));
+        assert!(d.claim(&mut claims, "web", "m1", 1), "forgotten on drop");
+        claims.confirm();
+        let mut claims = Claims::new(Some(Arc::clone(&d)));
+        assert!(!d.claim(&mut claims, "web", "m1", 2), "kept once confirmed");
+        assert!(claims.is_empty());
     }
 }

@@ -20,8 +20,8 @@ use maxminddb::Reader;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::config::GeoSettings;
 use super::{failure, FailureKind};
-use crate::config::GeoSettings;
 use crate::telemetry as names;
 
 /// Where an address is, as far as the database knows. Written to

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod campaign;
+pub mod config;
 pub mod dedupe;
 pub mod geo;
 pub mod privacy;
@@ -25,12 +26,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::config::{EnrichSettings, SourceKind};
-use crate::event::Event;
-use crate::pipeline::RequestInfo;
+use crate::event::{ContextValue, Event};
+use crate::request::RequestContext;
+use crate::source::SourceKind;
 use crate::telemetry as names;
 use campaign::{Campaign, Referrer};
-use dedupe::{Dedupe, Seen};
+use config::EnrichSettings;
+use dedupe::{Claims, Dedupe};
 use geo::GeoLookup;
 use privacy::IpPolicy;
 use session::{SessionFields, Sessions};
@@ -53,11 +55,14 @@ pub enum Added<'a> {
     Omit,
 }
 
-impl Added<'_> {
-    pub fn is_omitted(&self) -> bool {
+impl ContextValue for Added<'_> {
+    fn is_omitted(&self) -> bool {
         matches!(self, Added::Omit)
     }
 }
+
+/// The context fields clickgate adds to one event.
+pub type AddedFields<'a> = Vec<(&'static str, Added<'a>)>;
 
 impl From<serde_json::Value> for Added<'_> {
     fn from(v: serde_json::Value) -> Self {
@@ -170,8 +175,8 @@ fn json_str(raw: &RawValue) -> Option<Cow<'_, str>> {
 /// What happens to an event after enrichment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Publish it; `Some` when its id was remembered for duplicate checks.
-    Publish(Option<Seen>),
+    /// Publish it (its id, if remembered, is in the request's claims).
+    Publish,
     /// Acknowledge without publishing: already seen within the window.
     Duplicate,
     /// Acknowledge without publishing: a bot, and bots are dropped.
@@ -196,7 +201,7 @@ pub struct Enricher {
     agents: UserAgents,
     drop_bots: bool,
     sessions: Option<Sessions>,
-    dedupe: Option<Dedupe>,
+    dedupe: Option<Arc<Dedupe>>,
 }
 
 impl Enricher {
@@ -214,7 +219,7 @@ impl Enricher {
             dedupe: settings
                 .dedupe
                 .enabled
-                .then(|| Dedupe::new(settings.dedupe.window, settings.dedupe.max_ids)),
+                .then(|| Arc::new(Dedupe::new(settings.dedupe.window, settings.dedupe.max_ids))),
         }
     }
 
@@ -230,7 +235,7 @@ impl Enricher {
 
     /// Geo lookup from the full address first, then anonymisation; the
     /// user agent parsed (or taken from the cache).
-    pub fn request(&self, info: &RequestInfo<'_>) -> RequestEnrichment {
+    pub fn request(&self, info: &RequestContext<'_>) -> RequestEnrichment {
         if !self.enabled {
             return RequestEnrichment {
                 client_ip: info.client_ip.map(|ip| ip.to_string()),
@@ -275,31 +280,78 @@ impl Enricher {
         }
     }
 
-    /// Adds the context fields to one event and decides whether it is
-    /// published.
+    /// An empty set of duplicate-check claims for one request.
+    pub fn claims(&self) -> Claims {
+        Claims::new(self.dedupe.clone())
+    }
+
+    /// Adds the context fields of one event to `added` and decides whether
+    /// it is published; a first-seen id is added to `claims`.
     pub fn event<'a>(
         &self,
         req: &'a RequestEnrichment,
-        info: &RequestInfo<'a>,
-        event: &mut Event<'a>,
+        info: &RequestContext<'a>,
+        event: &Event<'a>,
+        added: &mut AddedFields<'a>,
+        claims: &mut Claims,
     ) -> Verdict {
         if !self.enabled {
-            return Verdict::Publish(None);
+            return Verdict::Publish;
         }
-        let ctx = &event.context;
-        let client_ip = ctx.get("ip");
-        let client_location = ctx.get("location").is_some();
-        let client_session = ctx.get("session").is_some();
-        let client_campaign = ctx.get("campaign").is_some();
-        let client_referrer = ctx.get("referrer").is_some();
-        let page = ctx.get("page");
-        let event_ua = ctx.get("userAgent");
-        let added = &mut event.context_added;
         added.reserve(8);
+        self.ip_and_location(req, info, event, added);
+        let is_bot = self.user_agent(req, info, event, added);
+        if let (Some(sessions), None) = (&self.sessions, event.context.get("session")) {
+            let s = sessions.touch(
+                &info.source.name,
+                event.identity.visitor(),
+                event.timestamp.timestamp_millis(),
+            );
+            added.push(("session", Added::Session(s)));
+        }
+        let client_campaign = event.context.get("campaign").is_some();
+        let client_referrer = event.context.get("referrer").is_some();
+        if let Some(page) = event.context.get("page") {
+            if !client_campaign || !client_referrer {
+                self.page(page, client_campaign, client_referrer, added);
+            }
+        }
+        // The cookie identifies a browser; a backend's calls carry none of
+        // their visitors' cookies, so a minted id would mean nothing there.
+        if let Some(id) = info
+            .network_user_id
+            .filter(|_| info.source.kind == SourceKind::Browser)
+        {
+            added.push(("networkUserId", Added::Text(Cow::Borrowed(id))));
+        }
+        if is_bot && self.drop_bots {
+            return Verdict::Bot;
+        }
+        match &self.dedupe {
+            Some(d) => {
+                let now = info.received_at.timestamp_millis();
+                if d.claim(claims, &info.source.name, &event.message_id, now) {
+                    Verdict::Publish
+                } else {
+                    Verdict::Duplicate
+                }
+            }
+            None => Verdict::Publish,
+        }
+    }
 
-        // IP and location. A server source may pass its visitor's address
-        // in `context.ip`; a browser's own claim is replaced by the
-        // address the request came from.
+    /// IP and location. A server source may pass its visitor's address in
+    /// `context.ip`; a browser's own claim is replaced by the address the
+    /// request came from.
+    fn ip_and_location<'a>(
+        &self,
+        req: &'a RequestEnrichment,
+        info: &RequestContext<'a>,
+        event: &Event<'a>,
+        added: &mut AddedFields<'a>,
+    ) {
+        let client_ip = event.context.get("ip");
+        let client_location = event.context.get("location").is_some();
         match (info.source.kind, client_ip) {
             (SourceKind::Server, Some(raw)) => {
                 match json_str(raw).and_then(|t| t.trim().parse::<IpAddr>().ok()) {
@@ -336,73 +388,41 @@ impl Enricher {
                 }
             }
         }
+    }
 
-        // User agent and bot flag: the event's own `context.userAgent`
-        // wins; the cache makes a repeat cost one hash lookup.
-        let event_ua = event_ua.and_then(json_str);
-        let shared;
-        let agent: Option<&Agent> = match event_ua.as_deref() {
+    /// User agent and bot flag: the event's own `context.userAgent` wins;
+    /// the cache makes a repeat cost one hash lookup. True for a bot.
+    fn user_agent<'a>(
+        &self,
+        req: &'a RequestEnrichment,
+        info: &RequestContext<'a>,
+        event: &Event<'a>,
+        added: &mut AddedFields<'a>,
+    ) -> bool {
+        let event_ua = event.context.get("userAgent").and_then(json_str);
+        match event_ua.as_deref() {
             Some(ua) if Some(ua) != info.user_agent || req.user_agent.is_none() => {
                 if ua.is_empty() {
-                    None
-                } else {
-                    shared = self.agents.get(ua);
-                    if let Some(p) = &shared.parsed {
-                        added.push(("userAgentParsed", Added::Shared(Arc::clone(p))));
-                    }
-                    if let Some(b) = &shared.bot {
-                        added.push(("bot", Added::Shared(Arc::clone(b))));
-                    }
-                    Some(&shared)
+                    return false;
                 }
+                let shared = self.agents.get(ua);
+                if let Some(p) = &shared.parsed {
+                    added.push(("userAgentParsed", Added::Shared(Arc::clone(p))));
+                }
+                if let Some(b) = &shared.bot {
+                    added.push(("bot", Added::Shared(Arc::clone(b))));
+                }
+                shared.is_bot()
             }
-            _ => req.user_agent.as_deref().inspect(|a| {
+            _ => req.user_agent.as_deref().is_some_and(|a| {
                 if let Some(p) = &a.parsed {
                     added.push(("userAgentParsed", Added::Raw(p)));
                 }
                 if let Some(b) = &a.bot {
                     added.push(("bot", Added::Raw(b)));
                 }
+                a.is_bot()
             }),
-        };
-        let is_bot = agent.is_some_and(Agent::is_bot);
-
-        if !client_session {
-            if let Some(sessions) = &self.sessions {
-                let s = sessions.touch(
-                    &info.source.name,
-                    event.identity.visitor(),
-                    event.timestamp.timestamp_millis(),
-                );
-                added.push(("session", Added::Session(s)));
-            }
-        }
-
-        if let Some(page) = page.filter(|_| !client_campaign || !client_referrer) {
-            self.page(page, client_campaign, client_referrer, added);
-        }
-        // The cookie identifies a browser; a backend's calls carry none of
-        // their visitors' cookies, so a minted id would mean nothing there.
-        if let Some(id) = info
-            .network_user_id
-            .filter(|_| info.source.kind == crate::config::SourceKind::Browser)
-        {
-            added.push(("networkUserId", Added::Text(Cow::Borrowed(id))));
-        }
-
-        if is_bot && self.drop_bots {
-            return Verdict::Bot;
-        }
-        match &self.dedupe {
-            Some(d) => match d.first_time(
-                &info.source.name,
-                &event.message_id,
-                info.received_at.timestamp_millis(),
-            ) {
-                Some(seen) => Verdict::Publish(Some(seen)),
-                None => Verdict::Duplicate,
-            },
-            None => Verdict::Publish(None),
         }
     }
 
@@ -412,7 +432,7 @@ impl Enricher {
         page: &'a RawValue,
         client_campaign: bool,
         client_referrer: bool,
-        added: &mut Vec<(&'static str, Added<'a>)>,
+        added: &mut AddedFields<'a>,
     ) {
         #[derive(Deserialize)]
         struct Page<'p> {
@@ -462,14 +482,6 @@ impl Enricher {
                 format_args!("context.page.referrer is not an absolute URL"),
             ),
             None => {}
-        }
-    }
-
-    /// Forgets the ids of a request whose publish failed, so the retry
-    /// is not taken for a duplicate.
-    pub fn forget(&self, seen: &[Seen]) {
-        if let Some(d) = &self.dedupe {
-            d.forget(seen);
         }
     }
 }

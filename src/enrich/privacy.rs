@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::{IpMode, PrivacySettings};
+use super::config::{IpMode, PrivacySettings};
 
 /// How client addresses are anonymised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,12 +7,13 @@ pub mod time;
 pub mod wire;
 
 pub use normalise::{normalise, BatchSentAt, Envelope, Event, Identity, RejectReason, Rejection};
-pub use output::write_event;
+pub use output::{write_event, ContextValue};
 
 use std::fmt;
 
 /// The Segment event types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EventType {
     Track,
     Page,

@@ -112,9 +112,6 @@ pub struct Event<'a> {
     pub integrations: Option<&'a RawValue>,
     /// The client's context, one level deep.
     pub context: Shallow<'a>,
-    /// Context fields added by clickgate; they replace client fields of the
-    /// same name.
-    pub context_added: Vec<(&'static str, crate::enrich::Added<'a>)>,
     /// When it happened, corrected for client clock skew.
     pub timestamp: Timestamp,
     /// The client's own timestamp for the event, as sent.
@@ -268,7 +265,6 @@ pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope) -> Result<Event<'a>, Re
         traits: wire.traits,
         integrations: wire.integrations,
         context: wire.context.unwrap_or_default(),
-        context_added: Vec::new(),
         timestamp: time::corrected(happened, sent_at, env.received_at),
         original_timestamp: happened,
         sent_at,

@@ -6,17 +6,32 @@ use serde::Serialize;
 use super::time::{self, Timestamp};
 use super::Event;
 
-/// Appends the event's normalised JSON to `buf`.
-pub fn write_event(
-    buf: &mut Vec<u8>,
-    event: &Event<'_>,
-    source: &str,
-) -> Result<(), serde_json::Error> {
-    Out { event, source }.serialize(&mut serde_json::Serializer::new(buf))
+/// A value clickgate adds to an event's context (enrichment makes them);
+/// it replaces the client's value of the same key, or removes it.
+pub trait ContextValue: Serialize {
+    /// True when the client's value of this key is to be left out.
+    fn is_omitted(&self) -> bool;
 }
 
-struct Out<'e, 'a> {
+/// Appends the event's normalised JSON to `buf`, with `added` merged into
+/// its context.
+pub fn write_event<A: ContextValue>(
+    buf: &mut Vec<u8>,
+    event: &Event<'_>,
+    added: &[(&'static str, A)],
+    source: &str,
+) -> Result<(), serde_json::Error> {
+    Out {
+        event,
+        added,
+        source,
+    }
+    .serialize(&mut serde_json::Serializer::new(buf))
+}
+
+struct Out<'e, 'a, A> {
     event: &'e Event<'a>,
+    added: &'e [(&'static str, A)],
     source: &'e str,
 }
 
@@ -30,18 +45,18 @@ impl Serialize for Time<'_> {
 }
 
 /// The client's context with clickgate's additions replacing same-named keys.
-struct Context<'e, 'a>(&'e Event<'a>);
+struct Context<'e, 'a, A>(&'e Event<'a>, &'e [(&'static str, A)]);
 
-impl Serialize for Context<'_, '_> {
+impl<A: ContextValue> Serialize for Context<'_, '_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let e = self.0;
+        let (e, added) = (self.0, self.1);
         let mut map = s.serialize_map(None)?;
         for (k, v) in &e.context.fields {
-            if !e.context_added.iter().any(|(added, _)| added == k) {
+            if !added.iter().any(|(a, _)| a == k) {
                 map.serialize_entry(k, v)?;
             }
         }
-        for (k, v) in &e.context_added {
+        for (k, v) in added {
             if !v.is_omitted() {
                 map.serialize_entry(k, v)?;
             }
@@ -50,7 +65,7 @@ impl Serialize for Context<'_, '_> {
     }
 }
 
-impl Serialize for Out<'_, '_> {
+impl<A: ContextValue> Serialize for Out<'_, '_, A> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let e = self.event;
         let mut map = s.serialize_map(None)?;
@@ -80,7 +95,7 @@ impl Serialize for Out<'_, '_> {
         if let Some(v) = e.traits {
             map.serialize_entry("traits", v)?;
         }
-        map.serialize_entry("context", &Context(e))?;
+        map.serialize_entry("context", &Context(e, self.added))?;
         if let Some(v) = e.integrations {
             map.serialize_entry("integrations", v)?;
         }
@@ -108,12 +123,22 @@ mod tests {
     use crate::event::Envelope;
     use serde_json::{json, Value};
 
+    /// A context value for the test: `None` omits the key.
+    #[derive(Serialize)]
+    struct Added(Option<Value>);
+
+    impl ContextValue for Added {
+        fn is_omitted(&self) -> bool {
+            self.0.is_none()
+        }
+    }
+
     #[test]
     fn round_trips_as_segment_json() {
         let text = r#"{"type":"track","event":"Clicked","anonymousId":"a","messageId":"m",
             "properties":{"n":1.5},"context":{"ip":"x","locale":"de"},"extraField":[1]}"#;
         let wire: WireEvent<'_> = serde_json::from_str(text).expect("parses");
-        let mut event = normalise(
+        let event = normalise(
             wire,
             Envelope {
                 implied_type: None,
@@ -122,12 +147,12 @@ mod tests {
             },
         )
         .expect("valid");
-        event.context_added.push(("ip", json!("1.2.3.0").into()));
-        event
-            .context_added
-            .push(("locale", crate::enrich::Added::Omit));
+        let added = [
+            ("ip", Added(Some(json!("1.2.3.0")))),
+            ("locale", Added(None)),
+        ];
         let mut buf = Vec::new();
-        write_event(&mut buf, &event, "web").expect("serialises");
+        write_event(&mut buf, &event, &added, "web").expect("serialises");
         let v: Value = serde_json::from_slice(&buf).expect("valid JSON");
         assert_eq!(v["messageId"], "m");
         assert_eq!(v["type"], "track");

@@ -3,18 +3,19 @@
 //! domain. HttpOnly, Secure, SameSite=Lax, one year, refreshed on every
 //! successful answer; never set in cookieless mode.
 //!
-//! The layer hands the id to the handlers in a request header of its own,
-//! which it always removes from what the client sent first.
+//! The layer hands the id to the handlers in the request's extensions,
+//! which a client cannot set.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 
-/// The request header the layer passes the id in.
-pub const NETWORK_USER_ID: &str = "x-clickgate-network-user-id";
+/// The network user id, as the layer puts it in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct NetworkUserId(pub String);
 
 const ONE_YEAR_SECS: u32 = 365 * 24 * 3600;
 
@@ -24,7 +25,6 @@ pub async fn network_user_id(
     mut req: Request,
     next: Next,
 ) -> Response {
-    req.headers_mut().remove(NETWORK_USER_ID);
     let Some(name) = cookie else {
         return next.run(req).await;
     };
@@ -36,9 +36,7 @@ pub async fn network_user_id(
         .find_map(|v| cookie_value(v, &name))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(NETWORK_USER_ID, v);
-    }
+    req.extensions_mut().insert(NetworkUserId(id.clone()));
     let mut response = next.run(req).await;
     if response.status().is_success() {
         let set =
@@ -48,14 +46,6 @@ pub async fn network_user_id(
         }
     }
     response
-}
-
-/// The id the layer put on the request, if the cookie is on.
-pub fn from_request(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(NETWORK_USER_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// The value of cookie `name` in a `Cookie` header, if it looks like an id

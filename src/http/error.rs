@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::protocol::DecodeError;
 use crate::sink::SinkError;
 use crate::telemetry as names;
 
@@ -16,6 +17,8 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     RequestTimeout(String),
     #[error("{0}")]
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -58,6 +62,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -93,8 +98,22 @@ impl From<crate::limit::Limited> for ApiError {
     }
 }
 
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Malformed(m) => ApiError::BadRequest(m),
+            DecodeError::BadCredentials(m) => ApiError::Unauthorized(m),
+            DecodeError::TooLarge(m) => ApiError::PayloadTooLarge(m),
+        }
+    }
+}
+
 impl From<SinkError> for ApiError {
     fn from(e: SinkError) -> Self {
+        // The client gets a generic message; the cause goes to the debug log
+        // on the request's span (the sink logs outages once, when they
+        // start, and counts every failure).
+        tracing::debug!(error = %e, kind = e.kind(), "records not delivered");
         match e {
             SinkError::RecordTooLarge { topic, bytes } => ApiError::PayloadTooLarge(format!(
                 "the request makes a Kafka record of {bytes} bytes, more than topic {topic} accepts"

@@ -1,78 +1,111 @@
-//! The Segment-compatible ingestion endpoints: `POST /v1/batch` and the
-//! single-event routes.
+//! The one request path every ingestion endpoint shares, whatever its wire
+//! protocol: authorise the key presented outside the body before reading
+//! it, read the body within the memory budget, bound its nesting, decode
+//! it with the endpoint's protocol, authorise once, run the pipeline,
+//! deliver the records, and let the protocol render the answer.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use base64::Engine as _;
-use serde::Serialize;
-use serde_json::value::RawValue;
-
-use super::error::ApiError;
-use super::{body, AppState};
-use crate::event::wire::{BatchBody, Shallow};
-use crate::event::EventType;
-use crate::limit::budget::{Reservation, COST_PER_BODY_BYTE};
-use crate::limit::json::{self as shape, Shape};
-use crate::pipeline::{Events, Outcome, Rejected, RequestInfo};
-use crate::source::{KeyPlace, Source};
 use bytes::Bytes;
 
-#[derive(Serialize)]
-struct Accepted<'a> {
-    success: bool,
-    accepted: usize,
-    rejected: &'a [Rejected],
+use super::error::ApiError;
+use super::incoming::Incoming;
+use super::{body, AppState};
+use crate::limit::budget::{Reservation, COST_PER_BODY_BYTE};
+use crate::limit::json::{self as shape, Shape};
+use crate::pipeline::Outcome;
+use crate::protocol::segment::{self, Pixel};
+use crate::protocol::{DecodeLimits, Parts, PresentedKey, Protocol, Summary};
+use crate::request::RequestContext;
+use crate::source::{Source, SourceKind};
+
+/// Where the body comes from: the HTTP request, or made by the endpoint
+/// (the pixel's query).
+pub enum Payload {
+    Http(Body),
+    Ready(Vec<u8>),
 }
 
-/// What arrived with the request, apart from the body.
-pub struct Incoming {
-    pub peer: SocketAddr,
-    /// The client: the peer, or what a trusted proxy says it is.
-    pub client_ip: IpAddr,
-    pub headers: HeaderMap,
-    pub query: Option<String>,
-    pub path: String,
-    /// Set by the first-party cookie layer when the cookie is on.
-    pub network_user_id: Option<String>,
-}
-
-impl Incoming {
-    fn header(&self, name: header::HeaderName) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+/// Serves one ingestion request with `protocol`; errors are rendered by
+/// the protocol when it has its own form (the pixel's GIF), else as JSON.
+pub async fn serve<P: Protocol>(
+    state: &AppState,
+    protocol: &P,
+    incoming: Incoming,
+    payload: Payload,
+) -> Response {
+    match accept(state, protocol, &incoming, payload).await {
+        Ok(response) => response,
+        Err(e) => match protocol.respond_error(e.code()) {
+            Some(response) => response,
+            None => e.into_response(),
+        },
     }
 }
 
-/// The write key from HTTP Basic auth (the username, as Segment libraries
-/// send it) or the `writeKey` query parameter.
-fn key_from_request(incoming: &Incoming) -> Result<Option<(String, KeyPlace)>, ApiError> {
-    if let Some(auth) = incoming.header(header::AUTHORIZATION) {
-        let (scheme, value) = auth.trim().split_once(' ').unwrap_or((auth, ""));
-        if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .ok()
-                .and_then(|d| String::from_utf8(d).ok())
-                .ok_or_else(|| ApiError::Unauthorized("malformed HTTP Basic credentials".into()))?;
-            let user = decoded.split(':').next().unwrap_or_default();
-            if !user.is_empty() {
-                return Ok(Some((user.to_owned(), KeyPlace::BasicAuth)));
-            }
-        }
-    }
-    Ok(query_param(incoming.query.as_deref(), "writeKey").map(|k| (k, KeyPlace::Query)))
-}
-
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.is_empty())
+async fn accept<P: Protocol>(
+    state: &AppState,
+    protocol: &P,
+    incoming: &Incoming,
+    payload: Payload,
+) -> Result<Response, ApiError> {
+    let parts = Parts {
+        headers: &incoming.headers,
+        query: incoming.query.as_deref(),
+    };
+    let outer = protocol.outer_key(&parts)?;
+    // A key outside the body is checked, and its source's rate counted,
+    // before the body is read: a refused client costs no body read or parse.
+    let outer_source = match &outer {
+        Some(key) => Some(admit(state, incoming, key)?),
+        None => None,
+    };
+    let (bytes, _reserved) = match payload {
+        Payload::Http(body) => read_body(state, incoming, body).await?,
+        Payload::Ready(bytes) => (Bytes::from(bytes), None),
+    };
+    check_depth(&bytes, state, protocol.wrapping_depth())?;
+    let limits = DecodeLimits {
+        max_batch_events: state.limits.max_batch_events,
+        has_outer_key: outer.is_some(),
+    };
+    let decoded = protocol.decode(&bytes, limits)?;
+    let key = outer
+        .or(decoded.body_key)
+        .filter(|k| !k.key.is_empty())
+        .ok_or_else(no_key)?;
+    let source = match outer_source {
+        Some(source) => source,
+        None => admit(state, incoming, &key)?,
+    };
+    let ctx = RequestContext {
+        request_id: incoming.request_id.as_str(),
+        received_at: (state.clock)(),
+        client_ip: Some(incoming.client_ip),
+        user_agent: incoming.header(header::USER_AGENT),
+        write_key: &key.key,
+        key_place: key.place,
+        source: &source,
+        path: &incoming.path,
+        content_type: incoming.header(header::CONTENT_TYPE).unwrap_or_default(),
+        network_user_id: incoming.network_user_id.as_deref(),
+    };
+    let Outcome {
+        batch,
+        claims,
+        accepted,
+        rejected,
+        ..
+    } = state.pipeline.run(&ctx, &bytes, decoded.events);
+    state.delivery.deliver(batch, claims).await?;
+    Ok(protocol.respond(Summary {
+        accepted,
+        rejected: &rejected,
+    }))
 }
 
 fn no_key() -> ApiError {
@@ -82,115 +115,32 @@ fn no_key() -> ApiError {
     )
 }
 
-/// Resolves the key to a source and checks where it came from and which
-/// page sent it.
-pub fn authorise<'s>(
-    state: &'s AppState,
+/// Resolves the key to a source, checks where it came from and which page
+/// sent it, and counts the request against the source's rate limit.
+fn admit(
+    state: &AppState,
     incoming: &Incoming,
-    key: Option<(&str, KeyPlace)>,
-) -> Result<&'s Arc<Source>, ApiError> {
-    let (key, place) = key.ok_or_else(no_key)?;
+    key: &PresentedKey<'_>,
+) -> Result<Arc<Source>, ApiError> {
     let source = state
         .sources
-        .get(key)
+        .get(&key.key)
         .ok_or_else(|| ApiError::Unauthorized("unknown write key".into()))?;
-    if !source.accepts_key_from(place) {
+    if !source.accepts_key_from(key.place) {
         return Err(ApiError::Unauthorized(
             "this is a server key: send it only with HTTP Basic auth, never in a URL or body (rotate it if it leaked)"
                 .into(),
         ));
     }
     if let Some(origin) = incoming.header(header::ORIGIN) {
-        if source.kind == crate::config::SourceKind::Browser && !source.allows_origin(origin) {
+        if source.kind == SourceKind::Browser && !source.allows_origin(origin) {
             return Err(ApiError::Forbidden(format!(
                 "origin {origin} is not allowed to send with this write key"
             )));
         }
     }
-    Ok(source)
-}
-
-/// Runs the pipeline for parsed events and publishes the records.
-pub async fn ingest(
-    state: &AppState,
-    incoming: &Incoming,
-    body: &[u8],
-    key: (&str, KeyPlace),
-    events: Events<'_>,
-) -> Result<Outcome, ApiError> {
-    let source = authorise(state, incoming, Some(key))?;
     source.check_rate()?;
-    let request_id = uuid::Uuid::now_v7().to_string();
-    let info = RequestInfo {
-        request_id: &request_id,
-        received_at: (state.clock)(),
-        client_ip: Some(incoming.client_ip),
-        user_agent: incoming.header(header::USER_AGENT),
-        write_key: key.0,
-        source,
-        path: &incoming.path,
-        content_type: incoming.header(header::CONTENT_TYPE).unwrap_or_default(),
-        network_user_id: incoming.network_user_id.as_deref(),
-    };
-    let mut outcome = state.pipeline.run(&info, body, events);
-    let batch = std::mem::take(&mut outcome.batch);
-    // Until Kafka acknowledges, the ids are only provisionally "seen": if
-    // publishing fails, or this future is dropped (request timeout, client
-    // gone), the client's retry must not count as a duplicate.
-    let mut provisional = Provisional {
-        pipeline: &state.pipeline,
-        seen: std::mem::take(&mut outcome.seen),
-        published: false,
-    };
-    state.sink.publish(batch).await?;
-    provisional.published = true;
-    Ok(outcome)
-}
-
-/// Forgets a request's message ids on drop unless they were published.
-struct Provisional<'p> {
-    pipeline: &'p crate::pipeline::Pipeline,
-    seen: Vec<crate::enrich::dedupe::Seen>,
-    published: bool,
-}
-
-impl Drop for Provisional<'_> {
-    fn drop(&mut self) {
-        if !self.published {
-            self.pipeline.forget(&self.seen);
-        }
-    }
-}
-
-fn parse_error(e: &serde_json::Error) -> ApiError {
-    if e.is_syntax() || e.is_eof() {
-        ApiError::BadRequest(format!("the body is not valid JSON: {e}"))
-    } else {
-        ApiError::BadRequest(format!(
-            "the body must be a JSON object with a `batch` array of events: {e}"
-        ))
-    }
-}
-
-/// What arrived besides the body, after the per-IP rate limit passed (so
-/// a limited client costs no body read).
-pub fn incoming(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: HeaderMap,
-    query: Option<String>,
-    uri: &Uri,
-) -> Result<Incoming, ApiError> {
-    let client_ip = state.client_ip.resolve(peer, &headers);
-    state.rate_limits.check_ip(client_ip)?;
-    Ok(Incoming {
-        peer,
-        client_ip,
-        network_user_id: super::cookie::from_request(&headers),
-        headers,
-        query,
-        path: uri.path().to_owned(),
-    })
+    Ok(Arc::clone(source))
 }
 
 /// Refuses, before any parser walks it, a body nested far deeper than any
@@ -215,7 +165,7 @@ async fn read_body(
     state: &AppState,
     incoming: &Incoming,
     body: Body,
-) -> Result<(Bytes, Reservation), ApiError> {
+) -> Result<(Bytes, Option<Reservation>), ApiError> {
     let declared = incoming
         .header(header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<usize>().ok())
@@ -233,7 +183,7 @@ async fn read_body(
     {
         return Err(over_budget());
     }
-    Ok((bytes, reserved))
+    Ok((bytes, Some(reserved)))
 }
 
 fn over_budget() -> ApiError {
@@ -244,141 +194,32 @@ fn over_budget() -> ApiError {
     }
 }
 
-/// The steps every POST route starts with: a key in the headers or URL is
-/// checked before the body is read (within the memory budget), then the
-/// body's nesting is bounded (`extra_depth` levels above one event).
-async fn open_request(
-    state: &AppState,
-    incoming: &Incoming,
-    body: Body,
-    extra_depth: usize,
-) -> Result<(Option<(String, KeyPlace)>, Bytes, Reservation), ApiError> {
-    let header_key = key_from_request(incoming)?;
-    if let Some((k, place)) = &header_key {
-        authorise(state, incoming, Some((k, *place)))?;
-    }
-    let (bytes, reserved) = read_body(state, incoming, body).await?;
-    check_depth(&bytes, state, extra_depth)?;
-    Ok((header_key, bytes, reserved))
-}
-
 /// `POST /v1/batch`.
-pub async fn batch(
+pub async fn batch(State(state): State<AppState>, incoming: Incoming, body: Body) -> Response {
+    serve(&state, &segment::Batch, incoming, Payload::Http(body)).await
+}
+
+/// `GET /v1/pixel.gif`: always a GIF, the outcome in a header.
+pub async fn pixel(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let incoming = incoming(&state, peer, headers, query, &uri)?;
-    let (header_key, bytes, _reserved) = open_request(&state, &incoming, body, 2).await?;
-    let parsed: BatchBody<'_> = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
-    let events: Vec<&RawValue> = parsed
-        .batch
-        .ok_or_else(|| ApiError::BadRequest("`batch` must be an array of events".into()))?;
-    if events.is_empty() {
-        return Err(ApiError::BadRequest("`batch` is empty".into()));
-    }
-    if events.len() > state.limits.max_batch_events {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "the batch has {} events; the limit is {} (limits.max_batch_events)",
-            events.len(),
-            state.limits.max_batch_events
-        )));
-    }
-    let key = match &header_key {
-        Some((k, place)) => (k.as_str(), *place),
-        None => (
-            parsed.write_key.as_deref().unwrap_or_default(),
-            KeyPlace::Body,
-        ),
-    };
-    if key.0.is_empty() {
-        return Err(no_key());
-    }
-    let sent_at = parsed.sent_at.as_deref();
-    let outcome = ingest(
-        &state,
-        &incoming,
-        &bytes,
-        key,
-        Events::Batch { events, sent_at },
-    )
-    .await?;
-    Ok(accepted_response(&outcome, false))
-}
-
-fn accepted_response(outcome: &Outcome, single: bool) -> Response {
-    let status = if single && outcome.accepted == 0 {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let body = Accepted {
-        success: outcome.accepted > 0 || outcome.rejected.is_empty(),
-        accepted: outcome.accepted,
-        rejected: &outcome.rejected,
-    };
-    (status, Json(body)).into_response()
-}
-
-/// `POST /v1/track`, `/v1/page`, ...: the body is one event of the type the
-/// path names. An invalid event is a 400 (and a dead letter).
-pub async fn single(
-    state: AppState,
-    kind: EventType,
-    peer: SocketAddr,
-    query: Option<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let incoming = incoming(&state, peer, headers, query, &uri)?;
-    let (header_key, bytes, _reserved) = open_request(&state, &incoming, body, 0).await?;
-    let event: &RawValue = serde_json::from_slice(&bytes).map_err(|e| parse_error(&e))?;
-    let body_key = if header_key.is_none() {
-        let top: Shallow<'_> = serde_json::from_str(event.get())
-            .map_err(|_| ApiError::BadRequest("the body must be one event object".into()))?;
-        top.get("writeKey")
-            .and_then(|v| serde_json::from_str::<String>(v.get()).ok())
-    } else {
-        None
-    };
-    let key = match (&header_key, &body_key) {
-        (Some((k, place)), _) => (k.as_str(), *place),
-        (None, Some(k)) => (k.as_str(), KeyPlace::Body),
-        (None, None) => return Err(no_key()),
-    };
-    let outcome = ingest(
-        &state,
-        &incoming,
-        &bytes,
-        key,
-        Events::Single { event, kind },
-    )
-    .await?;
-    Ok(accepted_response(&outcome, true))
-}
-
-macro_rules! single_route {
-    ($name:ident, $kind:expr) => {
-        pub async fn $name(
-            State(state): State<AppState>,
-            ConnectInfo(peer): ConnectInfo<SocketAddr>,
-            RawQuery(query): RawQuery,
-            uri: Uri,
-            headers: HeaderMap,
-            body: Body,
-        ) -> Result<Response, ApiError> {
-            single(state, $kind, peer, query, uri, headers, body).await
+    incoming: Result<Incoming, ApiError>,
+) -> Response {
+    let incoming = match incoming {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            return Pixel
+                .respond_error(e.code())
+                .unwrap_or_else(|| e.into_response())
         }
     };
+    let query = incoming.query.as_deref().unwrap_or_default();
+    match segment::event_from_query(query) {
+        Ok(event) => serve(&state, &Pixel, incoming, Payload::Ready(event)).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            Pixel
+                .respond_error(e.code())
+                .unwrap_or_else(|| e.into_response())
+        }
+    }
 }
-
-single_route!(track, EventType::Track);
-single_route!(page, EventType::Page);
-single_route!(screen, EventType::Screen);
-single_route!(identify, EventType::Identify);
-single_route!(group, EventType::Group);
-single_route!(alias, EventType::Alias);

@@ -1,37 +1,43 @@
 //! The HTTP surface: shared state, the router and its layer stack.
 
 pub mod body;
-pub mod client_ip;
 pub mod cookie;
 mod cors;
 pub mod error;
+pub mod incoming;
 pub mod ingest;
 mod ops;
-mod pixel;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::{BoxError, Router};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::services::ServeDir;
+use tracing::Instrument as _;
 
-use crate::config::{Limits, Settings};
+use crate::client_ip::ClientIpRule;
+use crate::delivery::Delivery;
 use crate::event::time::Timestamp;
+use crate::event::EventType;
+use crate::limit::config::Limits;
 use crate::limit::RateLimiters;
 use crate::pipeline::Pipeline;
-use crate::sink::EventSink;
+use crate::protocol::segment;
+use crate::request::RequestId;
 use crate::source::Sources;
 use crate::telemetry as names;
 use error::ApiError;
+use incoming::Incoming;
+use ingest::{serve, Payload};
 
 /// The clock requests are stamped with (injected so tests are exact).
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -45,11 +51,12 @@ pub fn system_clock() -> Clock {
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub sources: Arc<Sources>,
-    pub sink: Arc<dyn EventSink>,
+    /// Where a request's records go, and how long its answer waits.
+    pub delivery: Arc<dyn Delivery>,
     pub limits: Arc<Limits>,
     pub clock: Clock,
     /// Who the client is (socket peer or trusted-proxy header).
-    pub client_ip: Arc<client_ip::ClientIpRule>,
+    pub client_ip: Arc<ClientIpRule>,
     /// Per-IP and hot-visitor limiters (per-source ones live on sources).
     pub rate_limits: Arc<RateLimiters>,
     pub metrics: PrometheusHandle,
@@ -61,21 +68,22 @@ pub struct AppState {
     pub alive: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
-/// Builds the router with its layers, outermost first:
-/// panic guard → metrics → CORS → (ingest only) load shedding → concurrency limit → timeout → first-party cookie.
-pub fn router(state: AppState, settings: &Settings) -> Router {
-    let limits = &settings.limits;
+/// Builds the router with its layers, outermost first: panic guard →
+/// request id and span → metrics → CORS → (ingest only) load shedding →
+/// concurrency limit → timeout → first-party cookie. `cookie` is the
+/// first-party cookie's name when it is on.
+pub fn router(state: AppState, limits: &Limits, cookie: Option<Arc<str>>) -> Router {
     let ingest = Router::new()
         .route("/v1/batch", post(ingest::batch))
-        .route("/v1/track", post(ingest::track))
-        .route("/v1/page", post(ingest::page))
-        .route("/v1/screen", post(ingest::screen))
-        .route("/v1/identify", post(ingest::identify))
-        .route("/v1/group", post(ingest::group))
-        .route("/v1/alias", post(ingest::alias))
-        .route("/v1/pixel.gif", get(pixel::pixel))
+        .route("/v1/track", single(EventType::Track))
+        .route("/v1/page", single(EventType::Page))
+        .route("/v1/screen", single(EventType::Screen))
+        .route("/v1/identify", single(EventType::Identify))
+        .route("/v1/group", single(EventType::Group))
+        .route("/v1/alias", single(EventType::Alias))
+        .route("/v1/pixel.gif", get(ingest::pixel))
         .layer(middleware::from_fn_with_state(
-            cookie_name(settings),
+            cookie,
             cookie::network_user_id,
         ))
         .layer(
@@ -87,17 +95,16 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .concurrency_limit(limits.max_concurrent_requests)
                 .timeout(limits.request_timeout),
         );
-    let mut app = Router::new()
+    Router::new()
         .merge(ingest)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/snippet/clickgate.min.js", get(snippet));
-    if let Some(dir) = &settings.demo_dir {
-        app = app.nest_service("/demo", ServeDir::new(dir.join("demo")));
-    }
-    app.layer(middleware::from_fn_with_state(state.clone(), cors::cors))
+        .route("/snippet/clickgate.min.js", get(snippet))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(middleware::from_fn(record_request))
+        .layer(middleware::from_fn(request_id))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
@@ -105,10 +112,33 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .with_state(state)
 }
 
-/// The first-party cookie's name when it is on (and not cookieless).
-fn cookie_name(settings: &Settings) -> Option<Arc<str>> {
-    let e = &settings.enrich;
-    (e.sessions.cookie && !e.privacy.cookieless).then(|| Arc::from(e.sessions.cookie_name.as_str()))
+/// A single-event route of the Segment protocol.
+fn single(kind: EventType) -> MethodRouter<AppState> {
+    post(
+        move |State(state): State<AppState>, incoming: Incoming, body: Body| async move {
+            serve(
+                &state,
+                &segment::Single(kind),
+                incoming,
+                Payload::Http(body),
+            )
+            .await
+        },
+    )
+}
+
+/// Gives every request an id: in its extensions (the raw envelope carries
+/// it), on its log span, and returned as `X-Request-Id`.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    let span = tracing::info_span!("request", request_id = %id.as_str());
+    let header = HeaderValue::from_str(id.as_str()).ok();
+    req.extensions_mut().insert(id);
+    let mut response = next.run(req).instrument(span).await;
+    if let Some(v) = header {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
 }
 
 /// The browser tracker, built into the binary so a site can load it from
@@ -126,6 +156,11 @@ async fn snippet() -> impl IntoResponse {
         ],
         SNIPPET,
     )
+}
+
+/// Unknown paths: 404 with the same JSON error body as every other error.
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
 }
 
 async fn shed(err: BoxError) -> ApiError {
@@ -184,17 +219,6 @@ fn route_label(path: &str) -> &'static str {
         .find(|r| **r == path)
         .copied()
         .unwrap_or("other")
-}
-
-/// `GET /dev/recent`: the newest processed events, for the demo page.
-pub fn recent_events_route(tap: Arc<crate::sink::tap::RecentEvents>) -> Router {
-    Router::new().route(
-        "/dev/recent",
-        get(move || {
-            let tap = Arc::clone(&tap);
-            async move { axum::Json(tap.snapshot()) }
-        }),
-    )
 }
 
 /// Keeps the state type in one place for handlers that only need it.

@@ -23,7 +23,7 @@ pub async fn healthz(state: AppStateRef) -> impl IntoResponse {
 
 /// 200 only while Kafka is reachable and every topic exists.
 pub async fn readyz(state: AppStateRef) -> impl IntoResponse {
-    let health = state.sink.health();
+    let health = state.delivery.health();
     let status = if health.ready {
         StatusCode::OK
     } else {

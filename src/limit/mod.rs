@@ -2,6 +2,7 @@
 //! governor, their housekeeping timer, and the JSON shape limits.
 
 pub mod budget;
+pub mod config;
 pub mod json;
 
 use std::hash::{BuildHasher, Hash};
@@ -18,8 +19,8 @@ use governor::state::keyed::ShrinkableKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed, StateStore};
 use governor::{Quota, RateLimiter};
 
-use crate::config::{Rate, RateLimitSettings};
 use crate::telemetry as names;
+use config::{Rate, RateLimitSettings};
 
 /// One token bucket shared by all of a source's clients (a lock-free
 /// compare-and-swap on one atomic per check).

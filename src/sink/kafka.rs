@@ -17,8 +17,8 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::ClientContext;
 use tokio::sync::oneshot;
 
+use super::config::{KafkaSettings, MAX_MESSAGE_BYTES};
 use super::{topics, EventSink, Health, RecordBatch, SinkError, TopicTable};
-use crate::config::{AckMode, KafkaSettings};
 use crate::telemetry as names;
 
 /// Producer queue capacity in messages (librdkafka
@@ -41,7 +41,7 @@ pub fn producer_config(kafka: &KafkaSettings) -> ClientConfig {
             "message.timeout.ms",
             kafka.delivery_timeout.as_millis().to_string(),
         )
-        .set("message.max.bytes", topics::MAX_MESSAGE_BYTES.to_string())
+        .set("message.max.bytes", MAX_MESSAGE_BYTES.to_string())
         .set("queue.buffering.max.messages", DEFAULT_QUEUE_MESSAGES)
         .set("queue.buffering.max.kbytes", DEFAULT_QUEUE_KBYTES)
         .set("socket.connection.setup.timeout.ms", "5000")
@@ -148,7 +148,6 @@ struct Status {
 pub struct KafkaSink {
     producer: ThreadedProducer<GatewayContext>,
     topics: TopicTable,
-    ack: AckMode,
     delivery_timeout: Duration,
     status: Arc<Status>,
 }
@@ -175,7 +174,6 @@ impl KafkaSink {
         let sink = Arc::new(Self {
             producer,
             topics,
-            ack: kafka.ack,
             delivery_timeout: kafka.delivery_timeout,
             status: Arc::new(Status {
                 up: AtomicBool::new(true),
@@ -284,9 +282,6 @@ impl EventSink for KafkaSink {
         pending.report(Ok(()));
         if let Err(e) = enqueued {
             return async move { Err(e) }.boxed();
-        }
-        if self.ack == AckMode::Enqueue {
-            return async { Ok(()) }.boxed();
         }
         // librdkafka gives up at message.timeout.ms; the margin covers the
         // report's trip through the polling thread.

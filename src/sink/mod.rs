@@ -1,6 +1,7 @@
 //! The producer seam: a request's records go out as one [`RecordBatch`]
 //! through an [`EventSink`] — Kafka in production, memory in handler tests.
 
+pub mod config;
 pub mod kafka;
 pub mod memory;
 pub mod tap;
@@ -12,12 +13,13 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::config::{KafkaSettings, TopicSettings};
+use config::TopicSettings;
 
 /// Index of a topic in the [`TopicTable`].
 pub type TopicId = usize;
 
-/// All topics clickgate writes: raw, events, dlq, then one per routing rule.
+/// All topics clickgate writes: raw, events, dlq, then one per routing rule
+/// (`route::tables` builds it together with the router).
 #[derive(Debug, Clone)]
 pub struct TopicTable {
     topics: Vec<TopicSettings>,
@@ -28,19 +30,17 @@ impl TopicTable {
     pub const EVENTS: TopicId = 1;
     pub const DLQ: TopicId = 2;
 
-    pub fn new(kafka: &KafkaSettings, routes: &[crate::config::RouteRule]) -> Self {
-        let mut topics = vec![
-            kafka.topics.raw.clone(),
-            kafka.topics.events.clone(),
-            kafka.topics.dlq.clone(),
-        ];
-        topics.extend(routes.iter().map(|r| r.topic.clone()));
-        Self { topics }
+    /// A table of the three fixed topics; [`TopicTable::push`] adds more.
+    pub fn new(raw: TopicSettings, events: TopicSettings, dlq: TopicSettings) -> Self {
+        Self {
+            topics: vec![raw, events, dlq],
+        }
     }
 
-    /// The id of the topic routing rule `i` sends to.
-    pub fn route(i: usize) -> TopicId {
-        3 + i
+    /// Adds a topic (a routing rule's) and returns its id.
+    pub fn push(&mut self, topic: TopicSettings) -> TopicId {
+        self.topics.push(topic);
+        self.topics.len() - 1
     }
 
     pub fn name(&self, id: TopicId) -> &str {
@@ -123,8 +123,9 @@ pub struct Health {
 
 /// Where a request's records go.
 pub trait EventSink: Send + Sync + 'static {
-    /// Sends every record of the batch. Resolves `Ok` once they are
-    /// acknowledged (or queued, in enqueue mode), within a bounded time.
+    /// Enqueues every record of the batch before returning (a refusal is a
+    /// future that is ready at once); the future resolves `Ok` once all are
+    /// acknowledged, within a bounded time.
     fn publish(&self, batch: RecordBatch) -> BoxFuture<'static, Result<(), SinkError>>;
 
     /// Whether the sink can take records now.

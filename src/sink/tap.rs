@@ -61,13 +61,14 @@ impl EventSink for RecentEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::KafkaSettings;
+    use crate::sink::config::Topics;
     use crate::sink::memory::MemorySink;
     use crate::sink::Record;
 
     #[tokio::test]
     async fn keeps_the_newest_processed_events_and_passes_everything_on() {
-        let topics = TopicTable::new(&KafkaSettings::default(), &[]);
+        let t = Topics::default();
+        let topics = TopicTable::new(t.raw, t.events, t.dlq);
         let memory = MemorySink::new(topics);
         let tap = RecentEvents::new(Arc::new(memory.clone()));
         for i in 0..(KEEP + 5) {

@@ -10,12 +10,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::metadata::Metadata;
 
+use super::config::{KafkaSettings, MAX_MESSAGE_BYTES};
 use super::TopicTable;
-use crate::config::KafkaSettings;
-
-/// Largest record the producer sends; the raw topic carries whole request
-/// bodies, so topics clickgate creates accept this much too.
-pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
 fn admin(kafka: &KafkaSettings) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     let mut cfg = ClientConfig::new();

