@@ -98,7 +98,7 @@ start_kafka() {
     fi
     export CLICKGATE_TEST_KAFKA_SCRIPT="$KAFKA_SH"
     # The test command runs every test: a real-Kafka test that would skip fails instead.
-    export CLICKGATE_REQUIRE_KAFKA=1
+    export CLICKGATE_TEST_REQUIRE_KAFKA=1
     echo "CLICKGATE_TEST_KAFKA=$CLICKGATE_TEST_KAFKA"
     echo "CLICKGATE_TEST_KAFKA_SCRIPT=$CLICKGATE_TEST_KAFKA_SCRIPT"
 }

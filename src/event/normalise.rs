@@ -184,6 +184,28 @@ fn require_object(field: &str, value: Option<&RawValue>) -> Result<(), Rejection
     }
 }
 
+/// When the event happened and when it was sent, as the client says.
+fn times(
+    original: Option<&str>,
+    timestamp_field: Option<&str>,
+    sent_at: Option<&str>,
+    env: &Envelope,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), Rejection> {
+    // Clients send the event time as `timestamp` (Segment libraries) or
+    // `originalTimestamp` (analytics.js family).
+    let happened =
+        timestamp("originalTimestamp", original)?.or(timestamp("timestamp", timestamp_field)?);
+    let sent_at = match sent_at {
+        Some(s) => timestamp("sentAt", Some(s))?,
+        None => match env.batch_sent_at {
+            None => None,
+            Some(BatchSentAt::Valid(t)) => Some(t),
+            Some(BatchSentAt::Invalid) => return Err(invalid_time("sentAt")),
+        },
+    };
+    Ok((happened, sent_at))
+}
+
 /// Validates a parsed wire event and turns it into a normalised event.
 pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope) -> Result<Event<'a>, Rejection> {
     let kind = match (&wire.kind, env.implied_type) {
@@ -236,18 +258,12 @@ pub fn normalise<'a>(wire: WireEvent<'a>, env: Envelope) -> Result<Event<'a>, Re
     require_object("traits", wire.traits)?;
     require_object("integrations", wire.integrations)?;
 
-    // Clients send the event time as `timestamp` (Segment libraries) or
-    // `originalTimestamp` (analytics.js family).
-    let happened = timestamp("originalTimestamp", wire.original_timestamp.as_deref())?
-        .or(timestamp("timestamp", wire.timestamp.as_deref())?);
-    let sent_at = match wire.sent_at.as_deref() {
-        Some(s) => timestamp("sentAt", Some(s))?,
-        None => match env.batch_sent_at {
-            None => None,
-            Some(BatchSentAt::Valid(t)) => Some(t),
-            Some(BatchSentAt::Invalid) => return Err(invalid_time("sentAt")),
-        },
-    };
+    let (happened, sent_at) = times(
+        wire.original_timestamp.as_deref(),
+        wire.timestamp.as_deref(),
+        wire.sent_at.as_deref(),
+        &env,
+    )?;
 
     let message_id = match non_empty(wire.message_id) {
         Some(id) => id,

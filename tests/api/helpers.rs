@@ -145,13 +145,13 @@ pub async fn spawn_kafka(settings: Settings) -> TestApp {
 /// The broker of the real-Kafka tests (`CLICKGATE_TEST_KAFKA`), or `None`
 /// after saying on stderr that the test is skipped and how to run it. The
 /// test command (scripts/test.sh) starts a broker and sets it, so there
-/// nothing is skipped; `CLICKGATE_REQUIRE_KAFKA=1` turns a skip into a
+/// nothing is skipped; `CLICKGATE_TEST_REQUIRE_KAFKA=1` turns a skip into a
 /// failure.
 pub fn real_kafka(test: &str) -> Option<String> {
     match std::env::var("CLICKGATE_TEST_KAFKA") {
         Ok(brokers) => Some(brokers),
-        Err(_) if std::env::var_os("CLICKGATE_REQUIRE_KAFKA").is_some() => {
-            panic!("CLICKGATE_REQUIRE_KAFKA is set but CLICKGATE_TEST_KAFKA is not")
+        Err(_) if std::env::var_os("CLICKGATE_TEST_REQUIRE_KAFKA").is_some() => {
+            panic!("CLICKGATE_TEST_REQUIRE_KAFKA is set but CLICKGATE_TEST_KAFKA is not")
         }
         Err(_) => {
             // Straight to stderr, past the test harness's capture, so the
