@@ -14,7 +14,6 @@ use super::AppState;
 use crate::request::RequestId;
 
 pub struct Incoming {
-    pub peer: SocketAddr,
     /// The client: the peer, or what a trusted proxy says it is.
     pub client_ip: IpAddr,
     pub headers: HeaderMap,
@@ -52,7 +51,6 @@ impl FromRequestParts<AppState> for Incoming {
             .remove::<NetworkUserId>()
             .map(|NetworkUserId(id)| id);
         Ok(Self {
-            peer,
             client_ip,
             headers: std::mem::take(&mut parts.headers),
             query: parts.uri.query().map(str::to_owned),

@@ -204,22 +204,15 @@ pub async fn pixel(
     State(state): State<AppState>,
     incoming: Result<Incoming, ApiError>,
 ) -> Response {
-    let incoming = match incoming {
-        Ok(incoming) => incoming,
-        Err(e) => {
-            return Pixel
-                .respond_error(e.code())
-                .unwrap_or_else(|| e.into_response())
-        }
-    };
-    let query = incoming.query.as_deref().unwrap_or_default();
-    match segment::event_from_query(query) {
-        Ok(event) => serve(&state, &Pixel, incoming, Payload::Ready(event)).await,
-        Err(e) => {
-            let e = ApiError::from(e);
-            Pixel
-                .respond_error(e.code())
-                .unwrap_or_else(|| e.into_response())
-        }
+    let made = incoming.and_then(|incoming| {
+        let query = incoming.query.as_deref().unwrap_or_default();
+        let event = segment::event_from_query(query)?;
+        Ok((incoming, event))
+    });
+    match made {
+        Ok((incoming, event)) => serve(&state, &Pixel, incoming, Payload::Ready(event)).await,
+        Err(e) => Pixel
+            .respond_error(e.code())
+            .unwrap_or_else(|| e.into_response()),
     }
 }

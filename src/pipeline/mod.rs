@@ -97,6 +97,7 @@ impl Pipeline {
             },
             skew: SkewRecorder::default(),
             sent_at: None,
+            added: AddedFields::new(),
         };
         records::write_raw(&mut run.out.batch, ctx, &req, body);
         match events {
@@ -139,10 +140,13 @@ struct Run<'p, 'r> {
     skew: SkewRecorder,
     /// The batch-level `sentAt`, parsed once.
     sent_at: Option<BatchSentAt>,
+    /// The current event's context additions; one buffer reused for all
+    /// events of the request.
+    added: AddedFields<'p>,
 }
 
-impl Run<'_, '_> {
-    fn one(&mut self, index: usize, raw: &RawValue, implied_type: Option<EventType>) {
+impl<'p> Run<'p, '_> {
+    fn one(&mut self, index: usize, raw: &'p RawValue, implied_type: Option<EventType>) {
         let p = self.pipeline;
         let ctx = self.ctx;
         let event = match p.validate(raw, implied_type, self.sent_at, ctx.received_at) {
@@ -150,10 +154,10 @@ impl Run<'_, '_> {
             Err(rejection) => return self.reject(index, raw, rejection),
         };
         self.skew.observe(event.sent_at, ctx.received_at);
-        let mut added = AddedFields::new();
-        let verdict = p
-            .enricher
-            .event(self.req, ctx, &event, &mut added, &mut self.out.claims);
+        self.added.clear();
+        let verdict =
+            p.enricher
+                .event(self.req, ctx, &event, &mut self.added, &mut self.out.claims);
         match verdict {
             Verdict::Publish => {}
             Verdict::Duplicate => {
@@ -177,7 +181,8 @@ impl Run<'_, '_> {
         // spreads them over partitions.
         let keyed = p.partition == PartitionKey::Visitor && !hot();
         let topic = p.router.route(&event);
-        let written = records::write_event(&mut self.out.batch, ctx, &event, &added, topic, keyed);
+        let written =
+            records::write_event(&mut self.out.batch, ctx, &event, &self.added, topic, keyed);
         match written {
             Ok(()) => self.out.accepted += 1,
             // Serialising borrowed, already-valid JSON cannot fail in
